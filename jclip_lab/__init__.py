@@ -1,0 +1,17 @@
+"""jclip_lab: build, train and evaluate a multilingual multimodal embedding model like jina-clip-v2, in miniature.
+
+The package is small on purpose; each module holds one idea:
+
+- ``profiles``: hardware-aware sizes (tiny on CPU, small/base on GPU), device, dtype, seeding.
+- ``world``: the offline multilingual image-text world the lab trains and evaluates on.
+- ``tokenizer``: the multilingual subword tokenizer trained on the world's text.
+- ``models``: RoPE text tower, EVA02-style vision tower, ``JClipModel``.
+- ``losses``: InfoNCE (image-text, text pairs, hard negatives) and the Matryoshka loss.
+
+Example:
+    >>> import jclip_lab
+    >>> jclip_lab.__version__
+    '0.1.0'
+"""
+
+__version__ = "0.1.0"

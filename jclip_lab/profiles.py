@@ -1,0 +1,137 @@
+"""Hardware-aware profiles: how big a world, model and training run this machine should use.
+
+A profile is chosen from the hardware (``tiny`` on a CPU, ``small`` on a GPU, ``base`` on a GPU with 40 GB or
+more) and can be overridden with the ``JCLIP_PROFILE`` environment variable. Everything that picks a device or a
+dtype asks this module, so no notebook hard-codes ``.cuda()``.
+
+Example:
+    >>> from jclip_lab.profiles import get_profile
+    >>> get_profile("tiny").image_size
+    32
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+PROFILE_ENV_VAR = "JCLIP_PROFILE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The sizes one session works with.
+
+    Attributes:
+        name: ``tiny``, ``small`` or ``base``.
+        model: name of the model config preset (see ``jclip_lab.models``).
+        image_size: side of the stage-1 images in pixels; later stages raise it.
+        long_image_size: side of the images in stages 2 and 3.
+        max_text_length: tokens per text in stage 1 (short captions); stages 2-3 double it.
+        vocab_size: size of the tokenizer trained on the world's text.
+        batch_size: examples per task in one training batch.
+        steps_per_stage: optimizer steps in each of the three stages.
+        scenes_per_language: compositional scenes captioned per caption language.
+        charts: number of rendered charts.
+        digits: number of handwritten digits used (of scikit-learn's 1,797).
+    """
+
+    name: str
+    model: str
+    image_size: int
+    long_image_size: int
+    max_text_length: int
+    vocab_size: int
+    batch_size: int
+    steps_per_stage: int
+    scenes_per_language: int
+    charts: int
+    digits: int
+
+
+PROFILES: dict[str, Profile] = {
+    "tiny": Profile(
+        name="tiny", model="tiny", image_size=32, long_image_size=48, max_text_length=32, vocab_size=4000,
+        batch_size=64, steps_per_stage=300, scenes_per_language=120, charts=600, digits=600,
+    ),
+    "small": Profile(
+        name="small", model="small", image_size=64, long_image_size=96, max_text_length=48, vocab_size=8000,
+        batch_size=256, steps_per_stage=3000, scenes_per_language=600, charts=3000, digits=1797,
+    ),
+    "base": Profile(
+        name="base", model="base", image_size=96, long_image_size=128, max_text_length=64, vocab_size=16000,
+        batch_size=512, steps_per_stage=10000, scenes_per_language=1500, charts=6000, digits=1797,
+    ),
+}
+
+
+def detect_profile_name() -> str:
+    """The profile this hardware suggests: ``base`` on a GPU with >= 40 GB, ``small`` on a smaller GPU, else ``tiny``.
+
+    Example:
+        >>> detect_profile_name() in PROFILES
+        True
+    """
+    if not torch.cuda.is_available():
+        return "tiny"
+    memory_gb = torch.cuda.get_device_properties(0).total_memory / 2**30
+    return "base" if memory_gb >= 40 else "small"
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return a profile by name; by default ``$JCLIP_PROFILE`` if set, else the one the hardware suggests.
+
+    Raises:
+        ValueError: if the name (or ``$JCLIP_PROFILE``) is not a known profile.
+
+    Example:
+        >>> get_profile("tiny").model
+        'tiny'
+    """
+    name = name or os.environ.get(PROFILE_ENV_VAR) or detect_profile_name()
+    if name not in PROFILES:
+        raise ValueError(f"Unknown profile {name!r}; choose one of {sorted(PROFILES)} (set {PROFILE_ENV_VAR}).")
+    return PROFILES[name]
+
+
+def get_device() -> torch.device:
+    """The best available device: CUDA, then Apple MPS, then CPU.
+
+    Example:
+        >>> get_device().type in {"cuda", "mps", "cpu"}
+        True
+    """
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The mixed-precision dtype to train in on ``device``: bf16 on CUDA cards that support it, else none (fp32).
+
+    Example:
+        >>> autocast_dtype(torch.device("cpu")) is None
+        True
+    """
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's random generators (all devices) for a reproducible run.
+
+    Example:
+        >>> seed_everything(0); a = torch.rand(1); seed_everything(0)
+        >>> bool(torch.equal(a, torch.rand(1)))
+        True
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
