@@ -1,0 +1,282 @@
+"""Contrastive losses of jina-clip-v2: InfoNCE for image-text and text pairs, hard negatives, Matryoshka.
+
+Every loss here is a function of embeddings, not of a model, so the same code trains the tiny lab model and
+could train the real one. Three conventions hold throughout:
+
+- Each loss L2-normalises its inputs itself, so similarities are cosines and callers may pass raw vectors
+  (the Matryoshka loss relies on this: it passes raw prefix slices ``x[:, :d]``).
+- Row ``i`` of the queries matches row ``i`` of the keys (identity targets, as in CLIP); every other key in
+  the batch is a negative. The loss is ``F.cross_entropy`` of the scaled cosine logits with ``arange`` labels.
+- Logits and losses are computed in float32 (inputs are upcast, autocast is switched off for the matmul),
+  so the losses stay accurate when the towers run in bf16.
+
+Example:
+    >>> import torch
+    >>> from jclip_lab.losses import clip_loss
+    >>> image_embeds, text_embeds = torch.randn(8, 32), torch.randn(8, 32)
+    >>> clip_loss(image_embeds, text_embeds, logit_scale=1 / 0.07).shape
+    torch.Size([])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from itertools import pairwise
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def _shapes(named: dict[str, Tensor]) -> str:
+    """The shapes of named tensors, for error messages: ``"queries (4, 8), keys (4, 6)"``."""
+    return ", ".join(f"{name} {tuple(x.shape)}" for name, x in named.items())
+
+
+def _check_embeddings(**named: Tensor) -> None:
+    """Raise ``ValueError`` unless all tensors are non-empty ``(batch, dim)`` matrices of one width."""
+    if any(x.dim() != 2 for x in named.values()):
+        raise ValueError(f"Embeddings must be 2-D (batch, dim) matrices; got {_shapes(named)}.")
+    if any(x.numel() == 0 for x in named.values()):
+        raise ValueError(f"Embeddings must not be empty; got {_shapes(named)}.")
+    if len({x.shape[1] for x in named.values()}) > 1:
+        raise ValueError(f"Embeddings must share one width (dim); got {_shapes(named)}.")
+
+
+def _check_same_batch(**named: Tensor) -> None:
+    """Raise ``ValueError`` unless the tensors hold the same number of rows (one per example)."""
+    if len({x.shape[0] for x in named.values()}) > 1:
+        raise ValueError(f"Embeddings must have the same batch size (one row each); got {_shapes(named)}.")
+
+
+def _check_temperature(temperature: float) -> None:
+    """Raise ``ValueError`` unless the temperature is positive."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive; got {temperature}.")
+
+
+def cosine_logits(queries: Tensor, keys: Tensor, scale: Tensor | float) -> Tensor:
+    """The ``(n_queries, n_keys)`` matrix ``scale * cos(queries[i], keys[j])``, in float32 (or float64).
+
+    Inputs are L2-normalised here, upcast to at least float32, and multiplied with autocast switched off, so
+    bf16 embeddings give float32 logits.
+
+    Args:
+        queries: ``(n_queries, dim)`` embeddings, not necessarily normalised.
+        keys: ``(n_keys, dim)`` embeddings, not necessarily normalised.
+        scale: the inverse temperature ``1 / tau`` that multiplies the cosines.
+
+    Example:
+        >>> x = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+        >>> cosine_logits(x, x, scale=10.0)
+        tensor([[10.,  0.],
+                [ 0., 10.]])
+    """
+    _check_embeddings(queries=queries, keys=keys)
+    with torch.autocast(queries.device.type, enabled=False):
+        queries = F.normalize(queries.to(torch.promote_types(queries.dtype, torch.float32)), dim=-1)
+        keys = F.normalize(keys.to(torch.promote_types(keys.dtype, torch.float32)), dim=-1)
+        return scale * queries @ keys.T
+
+
+def info_nce(queries: Tensor, keys: Tensor, scale: Tensor | float) -> Tensor:
+    """InfoNCE in one direction: query ``i`` must pick key ``i`` out of all keys in the batch.
+
+    The loss is the mean over queries of ``-log softmax_j(scale * cos(q_i, k_j))[i]``, i.e.
+    ``F.cross_entropy(scale * q @ k.T, arange(n_queries))`` on normalised ``q`` and ``k``. ``keys`` may have
+    more rows than ``queries``: the extra rows are extra negatives for every query (e.g. hard negatives).
+
+    Args:
+        queries: ``(batch, dim)`` embeddings.
+        keys: ``(batch + extra, dim)`` embeddings; row ``i < batch`` is the positive of query ``i``.
+        scale: inverse temperature ``1 / tau`` (a float, or a tensor such as a learned scale).
+
+    Returns:
+        The mean loss, a float32 scalar (float64 for float64 inputs).
+
+    Raises:
+        ValueError: on non-2-D or empty inputs, mismatched widths, or fewer keys than queries.
+
+    Example:
+        >>> q = torch.eye(3)
+        >>> round(info_nce(q, q, scale=100.0).item(), 4)  # every query is closest to its own key
+        0.0
+        >>> round(info_nce(q, torch.ones(3, 3), scale=1.0).item(), 4)  # all keys alike: ln 3
+        1.0986
+    """
+    _check_embeddings(queries=queries, keys=keys)
+    if keys.shape[0] < queries.shape[0]:
+        shapes = _shapes({"queries": queries, "keys": keys})
+        raise ValueError(f"Need at least one key (the positive) per query; got {shapes}.")
+    logits = cosine_logits(queries, keys, scale)
+    targets = torch.arange(queries.shape[0], device=queries.device)
+    return F.cross_entropy(logits, targets)
+
+
+def clip_loss(image_embeds: Tensor, text_embeds: Tensor, logit_scale: Tensor | float) -> Tensor:
+    """The CLIP loss: InfoNCE image-to-text and text-to-image, averaged, at the learned temperature.
+
+    Args:
+        image_embeds: ``(batch, dim)`` image embeddings; row ``i`` shows what text ``i`` says.
+        text_embeds: ``(batch, dim)`` text embeddings.
+        logit_scale: the inverse temperature, *already exponentiated and clamped*: the model learns
+            ``log_scale`` (initialised at ``ln(1 / 0.07) = 2.6592``) and passes
+            ``log_scale.exp().clamp(max=100)``, a tensor so the gradient reaches it (a float also works).
+
+    Returns:
+        The mean of the two directions, a float32 scalar.
+
+    Raises:
+        ValueError: on non-2-D or empty inputs, or mismatched shapes.
+
+    Example:
+        >>> images, texts = torch.randn(4, 8), torch.randn(4, 8)
+        >>> loss = clip_loss(images, texts, logit_scale=torch.tensor(1 / 0.07))
+        >>> both_ways = (info_nce(images, texts, 1 / 0.07) + info_nce(texts, images, 1 / 0.07)) / 2
+        >>> bool(torch.isclose(loss, both_ways))
+        True
+    """
+    _check_embeddings(image_embeds=image_embeds, text_embeds=text_embeds)
+    _check_same_batch(image_embeds=image_embeds, text_embeds=text_embeds)
+    image_to_text = info_nce(image_embeds, text_embeds, logit_scale)
+    text_to_image = info_nce(text_embeds, image_embeds, logit_scale)
+    return (image_to_text + text_to_image) / 2
+
+
+def text_pair_loss(a: Tensor, b: Tensor, temperature: float = 0.05, symmetric: bool = True) -> Tensor:
+    """InfoNCE for text pairs (query-document, sentence-translation) at its own fixed temperature.
+
+    jina-clip trains text pairs at ``temperature = 0.05`` (scale 20), apart from the learned image-text scale.
+
+    Args:
+        a: ``(batch, dim)`` embeddings of the first texts (e.g. queries).
+        b: ``(batch, dim)`` embeddings of their partners (e.g. documents).
+        temperature: ``tau``; the logits are ``cos / tau``.
+        symmetric: average the ``a -> b`` and ``b -> a`` directions; if False only ``a -> b``.
+
+    Raises:
+        ValueError: on non-2-D or empty inputs, mismatched shapes, or a non-positive temperature.
+
+    Example:
+        >>> a, b = torch.randn(4, 8), torch.randn(4, 8)
+        >>> bool(torch.isclose(text_pair_loss(a, b, symmetric=False), info_nce(a, b, scale=20.0)))
+        True
+    """
+    _check_embeddings(a=a, b=b)
+    _check_same_batch(a=a, b=b)
+    _check_temperature(temperature)
+    loss = info_nce(a, b, 1 / temperature)
+    if symmetric:
+        loss = (loss + info_nce(b, a, 1 / temperature)) / 2
+    return loss
+
+
+def triplet_loss(anchors: Tensor, positives: Tensor, negatives: Tensor, temperature: float = 0.05) -> Tensor:
+    """InfoNCE with hard negatives: each anchor must pick its positive among all positives and all negatives.
+
+    The negatives add columns to the logits: anchor ``i`` is scored against ``[positives; negatives]``, so
+    every hard negative in the batch competes with every positive (one direction, anchor -> candidates).
+
+    Args:
+        anchors: ``(batch, dim)`` embeddings (e.g. queries).
+        positives: ``(batch, dim)``; row ``i`` matches anchor ``i``.
+        negatives: ``(n_negatives, dim)`` hard negatives (usually one per anchor); none matches any anchor.
+        temperature: ``tau``; the logits are ``cos / tau``.
+
+    Raises:
+        ValueError: on non-2-D or empty inputs, mismatched shapes, or a non-positive temperature.
+
+    Example:
+        >>> anchors, positives, negatives = torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 8)
+        >>> loss = triplet_loss(anchors, positives, negatives)
+        >>> bool(torch.isclose(loss, info_nce(anchors, torch.cat([positives, negatives]), scale=20.0)))
+        True
+    """
+    _check_embeddings(anchors=anchors, positives=positives, negatives=negatives)
+    _check_same_batch(anchors=anchors, positives=positives)
+    _check_temperature(temperature)
+    return info_nce(anchors, torch.cat([positives, negatives]), 1 / temperature)
+
+
+def multi_task_loss(
+    losses: dict[str, Tensor], weights: dict[str, float] | None = None
+) -> tuple[Tensor, dict[str, float]]:
+    """Sum task losses with weights (default 1 each); also return each task's loss as a float for logging.
+
+    jina-clip trains image-text and text-text jointly: the total is ``sum_t weights[t] * losses[t]``.
+
+    Args:
+        losses: scalar loss per task name, e.g. ``{"image_text": ..., "text_pair": ...}``.
+        weights: weight per task name; tasks without a weight get 1.
+
+    Returns:
+        ``(total, parts)``: the weighted sum (keeps the graph) and the unweighted losses as detached floats.
+
+    Raises:
+        ValueError: if ``losses`` is empty or ``weights`` names a task not in ``losses``.
+
+    Example:
+        >>> total, parts = multi_task_loss({"image_text": torch.tensor(2.0), "text_pair": torch.tensor(1.0)},
+        ...                                weights={"text_pair": 0.5})
+        >>> total.item(), parts
+        (2.5, {'image_text': 2.0, 'text_pair': 1.0})
+    """
+    if not losses:
+        raise ValueError("multi_task_loss needs at least one loss.")
+    weights = weights or {}
+    unknown = sorted(set(weights) - set(losses))
+    if unknown:
+        raise ValueError(f"Weights given for unknown tasks {unknown}; the losses are {sorted(losses)}.")
+    total = sum(weights.get(name, 1.0) * loss for name, loss in losses.items())
+    parts = {name: loss.detach().item() for name, loss in losses.items()}
+    return total, parts
+
+
+def matryoshka_loss(
+    loss_fn: Callable[..., Tensor],
+    *embeddings: Tensor,
+    dims: Sequence[int],
+    weights: Sequence[float] | None = None,
+    **kwargs: object,
+) -> Tensor:
+    """The Matryoshka loss: ``loss_fn`` summed over nested prefixes ``x[:, :d]`` of every embedding.
+
+    Each prefix is a smaller embedding in its own right: ``loss_fn`` re-normalises it (every loss in this
+    module L2-normalises its inputs), so the first ``d`` dims alone are trained to work. jina-clip-v2 uses
+    ``dims = (32, 64, 128, 256, 512, 768, 1024)``.
+
+    Args:
+        loss_fn: a loss of embeddings, e.g. :func:`clip_loss` or :func:`text_pair_loss`.
+        *embeddings: the ``(batch, dim)`` embeddings ``loss_fn`` takes, all sliced the same way.
+        dims: increasing prefix sizes, each at most the embedding width.
+        weights: one weight per dim (default 1 each).
+        **kwargs: passed to ``loss_fn`` unchanged (e.g. ``logit_scale`` or ``temperature``).
+
+    Raises:
+        ValueError: if ``dims`` is empty, not increasing, or exceeds the width; if ``weights`` has the wrong
+            length; if the embeddings are not non-empty 2-D matrices of one width.
+
+    Example:
+        >>> images, texts = torch.randn(4, 8), torch.randn(4, 8)
+        >>> loss = matryoshka_loss(clip_loss, images, texts, dims=(4, 8), logit_scale=10.0)
+        >>> explicit = clip_loss(images[:, :4], texts[:, :4], 10.0) + clip_loss(images, texts, 10.0)
+        >>> bool(torch.isclose(loss, explicit))
+        True
+    """
+    if not embeddings:
+        raise ValueError("matryoshka_loss needs at least one embedding tensor.")
+    _check_embeddings(**{f"embeddings[{i}]": x for i, x in enumerate(embeddings)})
+    width = embeddings[0].shape[1]
+    dims = list(dims)
+    if not dims or dims[0] < 1 or any(a >= b for a, b in pairwise(dims)):
+        raise ValueError(f"dims must be positive and strictly increasing; got {dims}.")
+    if dims[-1] > width:
+        raise ValueError(f"dims must be at most the embedding width {width}; got {dims}.")
+    weights = [1.0] * len(dims) if weights is None else list(weights)
+    if len(weights) != len(dims):
+        raise ValueError(f"Need one weight per dim; got {len(weights)} weights for dims {dims}.")
+    total = 0.0
+    for dim, weight in zip(dims, weights, strict=True):
+        prefixes = [x[:, :dim] for x in embeddings]  # raw slices: loss_fn re-normalises them
+        total = total + weight * loss_fn(*prefixes, **kwargs)
+    return total
