@@ -35,9 +35,11 @@ class Profile:
         vocab_size: size of the tokenizer trained on the world's text.
         batch_size: examples per task in one training batch.
         steps_per_stage: optimizer steps in each of the three stages.
-        scenes_per_language: compositional scenes captioned per caption language.
-        charts: number of rendered charts.
-        digits: number of handwritten digits used (of scikit-learn's 1,797).
+        scenes: compositional scenes (each captioned in all 14 caption languages).
+        emoji: emoji concepts drawn (each in 4 variants).
+        flags: country flags drawn (each in 4 variants; at most the 259 OpenMoji draws).
+        charts: rendered charts.
+        digits: handwritten digits used (of scikit-learn's 1,797).
     """
 
     name: str
@@ -48,23 +50,58 @@ class Profile:
     vocab_size: int
     batch_size: int
     steps_per_stage: int
-    scenes_per_language: int
+    scenes: int
+    emoji: int
+    flags: int
     charts: int
     digits: int
 
 
 PROFILES: dict[str, Profile] = {
     "tiny": Profile(
-        name="tiny", model="tiny", image_size=32, long_image_size=48, max_text_length=32, vocab_size=4000,
-        batch_size=64, steps_per_stage=300, scenes_per_language=120, charts=600, digits=600,
+        name="tiny",
+        model="tiny",
+        image_size=32,
+        long_image_size=48,
+        max_text_length=32,
+        vocab_size=4000,
+        batch_size=64,
+        steps_per_stage=300,
+        scenes=1500,
+        emoji=200,
+        flags=259,
+        charts=400,
+        digits=600,
     ),
     "small": Profile(
-        name="small", model="small", image_size=64, long_image_size=96, max_text_length=48, vocab_size=8000,
-        batch_size=256, steps_per_stage=3000, scenes_per_language=600, charts=3000, digits=1797,
+        name="small",
+        model="small",
+        image_size=64,
+        long_image_size=96,
+        max_text_length=48,
+        vocab_size=8000,
+        batch_size=256,
+        steps_per_stage=3000,
+        scenes=8000,
+        emoji=800,
+        flags=259,
+        charts=3000,
+        digits=1797,
     ),
     "base": Profile(
-        name="base", model="base", image_size=96, long_image_size=128, max_text_length=64, vocab_size=16000,
-        batch_size=512, steps_per_stage=10000, scenes_per_language=1500, charts=6000, digits=1797,
+        name="base",
+        model="base",
+        image_size=96,
+        long_image_size=128,
+        max_text_length=64,
+        vocab_size=16000,
+        batch_size=512,
+        steps_per_stage=10000,
+        scenes=20000,
+        emoji=1300,
+        flags=259,
+        charts=6000,
+        digits=1797,
     ),
 }
 

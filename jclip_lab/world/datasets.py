@@ -1,0 +1,224 @@
+"""Torch datasets over the world, a collate function, and a stream that mixes tasks in one training batch.
+
+jina-clip-v2 trains each step on several tasks at once: a batch of image-caption pairs *and* a batch of text
+pairs (or triplets), each with its own loss. ``TaskMixer`` yields exactly that: ``{task: batch}`` dicts.
+
+In-batch negatives must be real negatives: two items with the same caption in one batch would be asked to be
+told apart, so the mixer never puts two items of the same ``key`` (the caption, the concept) in one batch.
+
+Example:
+    >>> world = load_world("tiny")                                                   # doctest: +SKIP
+    >>> data = {"image_text": ImageTextDataset(world, "train"), "text_pair": TextPairDataset(world, "train")}
+    >>> batches = TaskMixer(data, batch_size=32, collate=Collator(tokenizer, 32))     # doctest: +SKIP
+    >>> sorted(next(iter(batches)))                                                  # doctest: +SKIP
+    ['image_text', 'text_pair']
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from transformers import PreTrainedTokenizerBase
+
+from jclip_lab.world.build import check_sources
+from jclip_lab.world.languages import TEXT_LANGUAGES, TRANSFER_LANGUAGES, check_language
+from jclip_lab.world.world import World
+
+# OpenAI CLIP's pixel statistics, which EVA02 and jina-clip-v2 use too.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+TEXT_FIELDS = ("text", "a", "b", "anchor", "positive", "negative")
+IMAGE_TEXT_LANGUAGES = tuple(lang for lang in TEXT_LANGUAGES if lang not in TRANSFER_LANGUAGES)
+
+
+def to_pixel_values(
+    images: np.ndarray, mean: Sequence[float] = CLIP_MEAN, std: Sequence[float] = CLIP_STD
+) -> torch.Tensor:
+    """``uint8`` images (B, H, W, 3) to normalised float pixels (B, 3, H, W), as the vision tower reads them.
+
+    Example:
+        >>> to_pixel_values(np.zeros((2, 8, 8, 3), dtype=np.uint8)).shape
+        torch.Size([2, 3, 8, 8])
+    """
+    pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
+    return (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+
+
+def _check_languages(languages: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if languages is None else tuple(check_language(lang) for lang in languages)
+
+
+class ImageTextDataset(Dataset):
+    """(image, caption) pairs: every image of ``split`` with each of its captions in ``languages``.
+
+    Args:
+        world: the world.
+        split: ``train``, ``val``, ``test`` or ``compositional``.
+        sources: image sources to include (default all).
+        languages: caption languages (default ``IMAGE_TEXT_LANGUAGES``: all but the transfer languages, which
+            meet images only through text pairs).
+        long: use the long, detailed captions (stage 2) instead of the short ones.
+        image_size: resolution (default the profile's stage-1 size).
+    """
+
+    def __init__(
+        self,
+        world: World,
+        split: str,
+        sources: Sequence[str] | None = None,
+        languages: Sequence[str] | None = IMAGE_TEXT_LANGUAGES,
+        long: bool = False,
+        image_size: int | None = None,
+    ) -> None:
+        sources = check_sources(sources) if sources is not None else None
+        languages = _check_languages(languages)
+        self.pixels = world.pixels(image_size or world.profile.image_size)
+        key = "long" if long else "short"
+        self.items = [
+            (index, lang, text)
+            for index in world.select(split=split)
+            if sources is None or world.images[index]["source"] in sources
+            for lang, text in world.images[index][key].items()
+            if languages is None or lang in languages
+        ]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        index, language, text = self.items[i]
+        return {
+            "pixels": np.array(self.pixels[index]),
+            "text": text,
+            "language": language,
+            "image_index": index,
+        }
+
+    def key(self, i: int) -> str:
+        """Items with the same key must not meet in one batch: here, the caption."""
+        return self.items[i][2]
+
+
+class TextPairDataset(Dataset):
+    """Text pairs (translations, paraphrases) of ``split``, optionally of some ``kinds`` only."""
+
+    def __init__(self, world: World, split: str, kinds: Sequence[str] | None = None) -> None:
+        self.items = [p for p in world.text_pairs if p["split"] == split and (kinds is None or p["kind"] in kinds)]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"a": self.items[i]["a"], "b": self.items[i]["b"]}
+
+    def key(self, i: int) -> str:
+        """Pairs of one concept (one country, one scene) must not meet in one batch."""
+        return self.items[i]["group"]
+
+
+class TripletDataset(Dataset):
+    """(anchor, positive, hard negative) text triplets of ``split``."""
+
+    def __init__(self, world: World, split: str) -> None:
+        self.items = [t for t in world.triplets if t["split"] == split]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        item = self.items[i]
+        return {"anchor": item["anchor"], "positive": item["positive"], "negative": item["negative"]}
+
+    def key(self, i: int) -> str:
+        return self.items[i]["anchor"]
+
+
+class Collator:
+    """Stack a list of items into tensors: ``pixels`` to ``pixel_values``, each text field to token ids and mask.
+
+    Example:
+        >>> batch = Collator(tokenizer, max_length=16)([{"a": "red circle", "b": "círculo rojo"}])  # doctest: +SKIP
+        >>> batch["a"]["input_ids"].shape                                                       # doctest: +SKIP
+        torch.Size([1, 4])
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, max_length: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def __call__(self, items: list[dict]) -> dict:
+        batch: dict = {}
+        if "pixels" in items[0]:
+            batch["pixel_values"] = to_pixel_values(np.stack([item["pixels"] for item in items]))
+        for field in TEXT_FIELDS:
+            if field in items[0]:
+                batch[field] = self.tokenizer(
+                    [item[field] for item in items],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
+        return batch
+
+
+class TaskMixer:
+    """An endless, seeded stream of ``{task: batch}``: one batch from every dataset at each step.
+
+    Each task walks through its dataset in a fresh random order every epoch; an item whose ``key`` is already in
+    the batch waits for the next batch, so in-batch negatives are never copies of the positive.
+
+    Args:
+        datasets: task name -> dataset with ``__getitem__`` and ``key(i)``.
+        batch_size: items per task per step, or a dict task -> items.
+        collate: turns a list of items into tensors (a :class:`Collator`).
+        seed: seed of the order.
+    """
+
+    def __init__(self, datasets: dict[str, Dataset], batch_size: int | dict[str, int], collate, seed: int = 0) -> None:
+        empty = [name for name, data in datasets.items() if len(data) == 0]
+        if empty:
+            raise ValueError(f"Task(s) {empty} have no items in this split.")
+        self.datasets = datasets
+        self.batch_sizes = batch_size if isinstance(batch_size, dict) else dict.fromkeys(datasets, batch_size)
+        self.collate = collate
+        self.seed = seed
+
+    def _indices(self, name: str) -> Iterator[int]:
+        rng = random.Random(f"{self.seed}:{name}")
+        while True:
+            order = list(range(len(self.datasets[name])))
+            rng.shuffle(order)
+            yield from order
+
+    def _batches(self, name: str) -> Iterator[list[int]]:
+        data, size, indices = self.datasets[name], self.batch_sizes[name], self._indices(name)
+        waiting: list[int] = []
+        while True:
+            batch, keys, pending, waiting = [], set(), waiting, []
+            for i in pending:
+                if len(batch) < size and data.key(i) not in keys:
+                    batch.append(i)
+                    keys.add(data.key(i))
+                else:
+                    waiting.append(i)
+            # Stop early if a dataset has fewer distinct keys than the batch size.
+            while len(batch) < size and len(waiting) <= 4 * size:
+                i = next(indices)
+                if data.key(i) in keys:
+                    waiting.append(i)
+                else:
+                    batch.append(i)
+                    keys.add(data.key(i))
+            yield batch
+
+    def __iter__(self) -> Iterator[dict]:
+        streams = {name: self._batches(name) for name in self.datasets}
+        while True:
+            yield {
+                name: self.collate([self.datasets[name][i] for i in next(stream)]) for name, stream in streams.items()
+            }

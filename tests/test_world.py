@@ -1,0 +1,125 @@
+"""Behaviour of the offline world: content, splits, determinism, caching, datasets and errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import sys
+
+import numpy as np
+import pytest
+
+from jclip_lab.profiles import get_profile
+from jclip_lab.world import CAPTION_LANGUAGES, TEXT_LANGUAGES, TRANSFER_LANGUAGES, load_world, scenes
+from jclip_lab.world.build import build_records
+from jclip_lab.world.datasets import Collator, ImageTextDataset, TaskMixer, TextPairDataset, TripletDataset
+from jclip_lab.world.languages import SCRIPTS
+
+SMALL = dataclasses.replace(
+    get_profile("tiny"), name="test-small", scenes=150, emoji=10, flags=12, charts=12, digits=40
+)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return load_world(SMALL, seed=0, cache_dir=tmp_path_factory.mktemp("cache"), progress=False)
+
+
+def test_every_source_split_and_language_is_present(world):
+    counts = world.counts()
+    for source in ("scenes", "emoji", "flags", "digits", "charts"):
+        assert counts[(source, "train")] > 0 and counts[(source, "test")] > 0
+    assert counts[("scenes", "compositional")] > 0
+    captioned = {lang for r in world.images for lang in r["short"]}
+    assert captioned == set(TEXT_LANGUAGES)  # flags are named in all 33 languages
+    assert {SCRIPTS[lang] for lang in TEXT_LANGUAGES} >= {"Latin", "Cyrillic", "Arabic", "Han", "Devanagari", "Thai"}
+    assert len({SCRIPTS[lang] for lang in TEXT_LANGUAGES}) >= 8
+
+
+def test_images_have_the_requested_resolutions(world):
+    assert world.pixels(32).shape == (len(world.images), 32, 32, 3)
+    assert world.pixels(48).dtype == np.uint8
+    assert world.image(0, 24).size == (24, 24)  # a size not rendered before is rendered on demand
+
+
+def test_held_out_compositions_never_reach_training(world):
+    for record in world.images:
+        if record["source"] == "scenes":
+            assert scenes.has_held_out_object(record["spec"]) == (record["split"] == "compositional")
+
+
+def test_transfer_languages_meet_images_only_through_text_pairs(world):
+    train_languages = {item[1] for item in ImageTextDataset(world, "train").items}
+    assert not train_languages & set(TRANSFER_LANGUAGES)
+    paired = {p["lang_b"] for p in world.text_pairs if p["split"] == "train" and p["kind"] == "caption"}
+    assert set(TRANSFER_LANGUAGES) <= paired
+    test_languages = {item[1] for item in ImageTextDataset(world, "test", languages=CAPTION_LANGUAGES).items}
+    assert set(TRANSFER_LANGUAGES) <= test_languages
+
+
+def test_hard_negatives_change_exactly_one_attribute():
+    rng = random.Random(0)
+    for _ in range(200):
+        scene = scenes.random_scene(rng)
+        negative = scenes.hard_negative(scene, rng)
+        changes = sum(a != b for old, new in zip(scene["objects"], negative["objects"]) for a, b in zip(old, new))
+        assert changes == 1
+        assert scenes.short_caption(negative, "en") != scenes.short_caption(scene, "en")
+
+
+def test_sts_scores_are_graded_and_span_the_scale(world):
+    scores = {p["score"] for p in world.sts if p["split"] == "test"}
+    assert min(scores) < 1 and max(scores) == 5.0 and len(scores) > 5
+
+
+def test_same_seed_same_world_other_seed_other_world():
+    a = build_records(SMALL, seed=1, sources=("scenes", "digits"))
+    b = build_records(SMALL, seed=1, sources=("scenes", "digits"))
+    c = build_records(SMALL, seed=2, sources=("scenes", "digits"))
+    assert a == b
+    assert a["images"] != c["images"]
+
+
+def test_cached_world_loads_identically(world, tmp_path_factory):
+    again = load_world(SMALL, seed=0, cache_dir=world.directory.parent)
+    assert again.images == world.images and again.text_pairs == world.text_pairs
+    assert np.array_equal(again.pixels(32), world.pixels(32))
+    assert not [p for p in world.directory.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
+
+
+def test_unknown_language_source_and_split_name_the_valid_ones(world):
+    with pytest.raises(ValueError, match="Unknown language 'xx'; valid languages: ar, bn"):
+        world.captions([0], "xx")
+    with pytest.raises(ValueError, match="Unknown source.*valid sources: scenes, emoji, flags, digits, charts"):
+        world.select(source="photos")
+    with pytest.raises(ValueError, match="Unknown split 'dev'"):
+        world.select(split="dev")
+    with pytest.raises(ValueError, match="Unknown language 'klingon'"):
+        ImageTextDataset(world, "train", languages=["en", "klingon"])
+
+
+def test_missing_optional_package_names_what_to_install(monkeypatch):
+    from jclip_lab.world import emoji_art
+
+    monkeypatch.setitem(sys.modules, "resvg_py", None)
+    with pytest.raises(ImportError, match="pip install resvg-py"):
+        emoji_art.render_emoji("🐶", 16)
+
+
+def test_task_mixer_batches_have_no_duplicate_keys_and_are_seeded(world):
+    from jclip_lab.tokenizer import train_tokenizer
+
+    data = {"image_text": ImageTextDataset(world, "train"), "pairs": TextPairDataset(world, "train")}
+    data["triplets"] = TripletDataset(world, "train")
+    captions = [item[2] for item in data["image_text"].items]
+    tokenizer = train_tokenizer(captions + [p["a"] for p in data["pairs"].items], vocab_size=3000)
+    indices = TaskMixer(data, batch_size=16, collate=list, seed=3)._batches("image_text")
+    for _ in range(30):
+        batch = next(indices)
+        assert len(batch) == 16
+        assert len({data["image_text"].key(i) for i in batch}) == 16
+    first = next(iter(TaskMixer(data, 8, Collator(tokenizer, 24), seed=5)))
+    second = next(iter(TaskMixer(data, 8, Collator(tokenizer, 24), seed=5)))
+    assert first["image_text"]["pixel_values"].shape == (8, 3, 32, 32)
+    assert first["triplets"]["negative"]["input_ids"].shape[0] == 8
+    assert first["pairs"]["a"]["input_ids"].equal(second["pairs"]["a"]["input_ids"])
