@@ -62,7 +62,8 @@ def test_hard_negatives_change_exactly_one_attribute():
     for _ in range(200):
         scene = scenes.random_scene(rng)
         negative = scenes.hard_negative(scene, rng)
-        changes = sum(a != b for old, new in zip(scene["objects"], negative["objects"]) for a, b in zip(old, new))
+        pairs = zip(scene["objects"], negative["objects"], strict=True)
+        changes = sum(a != b for old, new in pairs for a, b in zip(old, new, strict=True))
         assert changes == 1
         assert scenes.short_caption(negative, "en") != scenes.short_caption(scene, "en")
 
