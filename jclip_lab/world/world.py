@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import tempfile
 import time
@@ -125,8 +127,12 @@ def render_all(images: list[dict], sizes: tuple[int, ...], progress: bool = Fals
 
 
 def world_directory(profile: Profile, seed: int, cache_dir: Path | None = None) -> Path:
-    """The cache folder of one world: ``<cache>/world-v<version>-<profile>-seed<seed>``."""
-    return (cache_dir or cache_root()) / f"world-v{WORLD_VERSION}-{profile.name}-seed{seed}"
+    """The cache folder of one world: ``<cache>/world-v<version>-<profile>-<hash of its sizes>-seed<seed>``.
+
+    Bump ``WORLD_VERSION`` whenever a change to the world's code changes what it generates.
+    """
+    sizes = hashlib.sha256(json.dumps(dataclasses.asdict(profile), sort_keys=True).encode()).hexdigest()[:8]
+    return (cache_dir or cache_root()) / f"world-v{WORLD_VERSION}-{profile.name}-{sizes}-seed{seed}"
 
 
 def generate_world(profile: Profile, seed: int = 0, progress: bool = False) -> World:
