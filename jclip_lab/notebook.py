@@ -9,9 +9,11 @@ Example:
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import matplotlib
+import torch
 import transformers
 
 from jclip_lab.profiles import Profile, get_device, get_profile, seed_everything
@@ -19,6 +21,9 @@ from jclip_lab.profiles import Profile, get_device, get_profile, seed_everything
 
 def setup(seed: int = 0, verbose: bool = True) -> Profile:
     """Choose the profile (``$JCLIP_PROFILE`` or the hardware), seed everything and set quiet, readable defaults.
+
+    ``$JCLIP_THREADS`` sets torch's CPU threads (by default torch uses one per core; on a busy machine one
+    thread can be much faster than two: measure).
 
     Args:
         seed: seed for Python, NumPy and torch.
@@ -29,6 +34,8 @@ def setup(seed: int = 0, verbose: bool = True) -> Profile:
     """
     profile = get_profile()
     seed_everything(seed)
+    if os.environ.get("JCLIP_THREADS"):
+        torch.set_num_threads(int(os.environ["JCLIP_THREADS"]))
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*TqdmWarning.*")
     matplotlib.rcParams.update({"figure.dpi": 90, "axes.spines.top": False, "axes.spines.right": False})

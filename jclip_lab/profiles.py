@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 PROFILE_ENV_VAR = "JCLIP_PROFILE"
+DEVICE_ENV_VAR = "JCLIP_DEVICE"
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ PROFILES: dict[str, Profile] = {
         image_size=32,
         long_image_size=48,
         max_text_length=32,
-        vocab_size=4000,
+        vocab_size=8000,
         batch_size=64,
         steps_per_stage=300,
         scenes=1500,
@@ -79,7 +80,7 @@ PROFILES: dict[str, Profile] = {
         image_size=64,
         long_image_size=96,
         max_text_length=48,
-        vocab_size=8000,
+        vocab_size=16000,
         batch_size=256,
         steps_per_stage=3000,
         scenes=8000,
@@ -94,7 +95,7 @@ PROFILES: dict[str, Profile] = {
         image_size=96,
         long_image_size=128,
         max_text_length=64,
-        vocab_size=16000,
+        vocab_size=32000,
         batch_size=512,
         steps_per_stage=10000,
         scenes=20000,
@@ -136,12 +137,14 @@ def get_profile(name: str | None = None) -> Profile:
 
 
 def get_device() -> torch.device:
-    """The best available device: CUDA, then Apple MPS, then CPU.
+    """``$JCLIP_DEVICE`` if set, else the best available device: CUDA, then Apple MPS, then CPU.
 
     Example:
         >>> get_device().type in {"cuda", "mps", "cpu"}
         True
     """
+    if os.environ.get(DEVICE_ENV_VAR):
+        return torch.device(os.environ[DEVICE_ENV_VAR])
     if torch.cuda.is_available():
         return torch.device("cuda")
     if torch.backends.mps.is_available():
