@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -26,19 +27,20 @@ def show_images(
     size: float = 1.3,
     suptitle: str | None = None,
 ) -> plt.Figure:
-    """Draw images in a grid, each with an optional short title beneath; returns the figure.
+    """Draw images in a grid, each with an optional title beneath (wrapped to two short lines); returns the figure.
 
     Example:
         >>> fig = show_images([np.zeros((8, 8, 3), np.uint8)] * 3, ["a", "b", "c"]); plt.close(fig)
     """
     nrows = -(-len(images) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.3)), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.45)), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, (ax, image) in enumerate(zip(axes.flat, images, strict=False)):
         ax.imshow(image, interpolation="nearest")
         if titles is not None:
-            ax.set_title(titles[i], fontsize=7, y=-0.22)
+            title = textwrap.fill(textwrap.shorten(titles[i], 44, placeholder="…"), 22)
+            ax.set_title(title, fontsize=7, y=-0.05, va="top")
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
@@ -63,6 +65,7 @@ def format_table(rows: Sequence[Sequence[object]], headers: Sequence[str], float
     numeric = [all(isinstance(row[i], (int, float)) for row in rows) for i in range(len(headers))]
 
     def line(values: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True))
+        cells = (v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True))
+        return "  ".join(cells).rstrip()
 
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in text)]).rstrip()
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in text)])

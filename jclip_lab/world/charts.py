@@ -1,7 +1,7 @@
 """Charts: bar, line and pie charts drawn with matplotlib, a miniature of jina-clip-v2's visually rich documents.
 
 Stage 3 of jina-clip-v2 adds charts, tables and document pages so that text queries find them. Here each chart
-shows 3-5 coloured series; its caption says what kind of chart it is and which series is highest and lowest, and
+shows 2-5 coloured series; its caption says what kind of chart it is and which series is highest and lowest, and
 retrieval asks for the chart that fits a description. Captions are in English, like most document benchmarks.
 
 Example:
@@ -33,9 +33,9 @@ _LOW = {"bar": "lowest", "line": "lowest at the end", "pie": "smallest"}
 
 
 def random_chart(rng: random.Random) -> dict:
-    """A chart spec: its kind, 3-5 distinct colours, and a value per colour (a series of 6 for line charts)."""
+    """A chart spec: its kind, 3-5 distinct colours (2-3 lines), and a value per colour (a series of 6 per line)."""
     kind = rng.choice(KINDS)
-    colours = rng.sample(list(COLOURS), rng.randint(3, 5))
+    colours = rng.sample(list(COLOURS), rng.randint(2, 3) if kind == "line" else rng.randint(3, 5))
     if kind == "line":
         values = [[round(rng.uniform(1, 10), 2) for _ in range(6)] for _ in colours]
     else:

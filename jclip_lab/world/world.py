@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import tempfile
@@ -32,6 +31,8 @@ from jclip_lab.world.build import SOURCES, SPLITS, build_records, check_sources,
 from jclip_lab.world.languages import TEXT_LANGUAGES, check_language
 
 WORLD_VERSION = 1
+# The profile fields that change what the world holds (the others size the model and the training).
+WORLD_FIELDS = ("image_size", "long_image_size", "scenes", "emoji", "flags", "charts", "digits")
 
 
 @dataclass
@@ -131,7 +132,8 @@ def world_directory(profile: Profile, seed: int, cache_dir: Path | None = None) 
 
     Bump ``WORLD_VERSION`` whenever a change to the world's code changes what it generates.
     """
-    sizes = hashlib.sha256(json.dumps(dataclasses.asdict(profile), sort_keys=True).encode()).hexdigest()[:8]
+    world_sizes = {name: getattr(profile, name) for name in WORLD_FIELDS}
+    sizes = hashlib.sha256(json.dumps(world_sizes, sort_keys=True).encode()).hexdigest()[:8]
     return (cache_dir or cache_root()) / f"world-v{WORLD_VERSION}-{profile.name}-{sizes}-seed{seed}"
 
 
