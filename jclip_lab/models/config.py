@@ -1,0 +1,239 @@
+"""``JClipConfig``: every size and hyperparameter of a jina-clip-v2-like model, and the named presets.
+
+The presets go from ``tiny`` (trains in minutes on a laptop CPU) to ``jina-clip-v2`` (the real geometry: build
+it on the meta device to count its 865M parameters without allocating them).
+
+Example:
+    >>> config = config_preset("tiny", vocab_size=4000)
+    >>> config.embed_dim, config.matryoshka_dims
+    (128, (16, 32, 64, 128))
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from transformers import PretrainedConfig
+
+from jclip_lab.profiles import PROFILES
+
+OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+JINA_CLIP_V2_TASK_INSTRUCTIONS = {
+    "retrieval.query": "Represent the query for retrieving evidence documents: ",
+    "retrieval.passage": "",
+}
+
+# The fields that shape the weights: two configs that differ in one of them cannot share a checkpoint.
+ARCHITECTURE_FIELDS = (
+    "vocab_size",
+    "text_width",
+    "text_layers",
+    "text_heads",
+    "text_mlp_ratio",
+    "vision_width",
+    "vision_layers",
+    "vision_heads",
+    "vision_mlp_ratio",
+    "patch_size",
+    "num_channels",
+    "embed_dim",
+)
+
+
+class JClipConfig(PretrainedConfig):
+    """Configuration of :class:`~jclip_lab.models.JClipModel`; the defaults are the ``tiny`` preset.
+
+    Args:
+        vocab_size: token ids the text tower embeds, ``len(tokenizer)`` (default: the tiny profile's).
+        text_width: width of the text tower.
+        text_layers: blocks in the text tower.
+        text_heads: attention heads in the text tower.
+        text_mlp_ratio: GELU MLP hidden width over ``text_width`` (XLM-R: 4).
+        text_rope_theta: RoPE base of the text tower.
+        max_text_length: tokens kept per text by ``encode_text`` (jina-clip-v2: 8192).
+        vision_width: width of the vision tower.
+        vision_layers: blocks in the vision tower.
+        vision_heads: attention heads in the vision tower.
+        vision_mlp_ratio: SwiGLU hidden width over ``vision_width`` (EVA02: 2.6667).
+        vision_rope_theta: RoPE base of the vision tower.
+        patch_size: side of an image patch in pixels.
+        image_size: side of the (square) images ``encode_image`` resizes to; the tower itself takes any size
+            (pixels past the last whole patch are ignored: 512 px in 14 px patches is a 36 x 36 grid).
+        num_channels: image channels (3, RGB).
+        patch_dropout: fraction of patch tokens dropped while training (jina-clip-v2: 0.1).
+        image_mean: per-channel mean used to normalise pixels (OpenAI CLIP's).
+        image_std: per-channel standard deviation used to normalise pixels (OpenAI CLIP's).
+        embed_dim: size of the shared embedding space both towers project into.
+        matryoshka_dims: the prefix sizes the Matryoshka loss trains, ascending, the last one ``embed_dim``.
+        logit_scale_init: initial value of the learned ``logit_scale`` (ln(1/0.07) = 2.6592, as CLIP).
+        logit_scale_max: the largest ``exp(logit_scale)`` used (100, as open_clip).
+        text_temperature: fixed temperature of the text-pair InfoNCE loss (0.05, as Jina's training code).
+        task_instructions: prefixes ``encode_text(task=...)`` puts before each text.
+        layer_norm_eps: LayerNorm epsilon.
+        initializer_range: standard deviation of the random initial weights.
+        **kwargs: passed to ``transformers.PretrainedConfig``.
+
+    Example:
+        >>> config = JClipConfig(text_layers=1)
+        >>> config.text_layers, round(config.logit_scale_init, 4)
+        (1, 2.6593)
+    """
+
+    model_type = "jclip"
+
+    def __init__(
+        self,
+        vocab_size: int = PROFILES["tiny"].vocab_size,
+        text_width: int = 128,
+        text_layers: int = 2,
+        text_heads: int = 4,
+        text_mlp_ratio: float = 4.0,
+        text_rope_theta: float = 10000.0,
+        max_text_length: int = 64,
+        vision_width: int = 128,
+        vision_layers: int = 2,
+        vision_heads: int = 4,
+        vision_mlp_ratio: float = 2.6667,
+        vision_rope_theta: float = 10000.0,
+        patch_size: int = 4,
+        image_size: int = 32,
+        num_channels: int = 3,
+        patch_dropout: float = 0.1,
+        image_mean: tuple[float, ...] = OPENAI_CLIP_MEAN,
+        image_std: tuple[float, ...] = OPENAI_CLIP_STD,
+        embed_dim: int = 128,
+        matryoshka_dims: tuple[int, ...] = (16, 32, 64, 128),
+        logit_scale_init: float = math.log(1 / 0.07),
+        logit_scale_max: float = 100.0,
+        text_temperature: float = 0.05,
+        task_instructions: dict[str, str] | None = None,
+        layer_norm_eps: float = 1e-5,
+        initializer_range: float = 0.02,
+        **kwargs: Any,
+    ):
+        self.vocab_size = vocab_size
+        self.text_width = text_width
+        self.text_layers = text_layers
+        self.text_heads = text_heads
+        self.text_mlp_ratio = text_mlp_ratio
+        self.text_rope_theta = text_rope_theta
+        self.max_text_length = max_text_length
+        self.vision_width = vision_width
+        self.vision_layers = vision_layers
+        self.vision_heads = vision_heads
+        self.vision_mlp_ratio = vision_mlp_ratio
+        self.vision_rope_theta = vision_rope_theta
+        self.patch_size = patch_size
+        self.image_size = image_size
+        self.num_channels = num_channels
+        self.patch_dropout = patch_dropout
+        self.image_mean = tuple(image_mean)
+        self.image_std = tuple(image_std)
+        self.embed_dim = embed_dim
+        self.matryoshka_dims = tuple(matryoshka_dims)
+        self.logit_scale_init = logit_scale_init
+        self.logit_scale_max = logit_scale_max
+        self.text_temperature = text_temperature
+        self.task_instructions = dict(
+            JINA_CLIP_V2_TASK_INSTRUCTIONS if task_instructions is None else task_instructions
+        )
+        self.layer_norm_eps = layer_norm_eps
+        self.initializer_range = initializer_range
+        super().__init__(**kwargs)
+        self._check_consistent()
+
+    @property
+    def text_mlp_hidden_dim(self) -> int:
+        """Hidden width of the text tower's GELU MLP (1024 * 4 = 4096 in jina-clip-v2)."""
+        return int(self.text_width * self.text_mlp_ratio)
+
+    @property
+    def vision_mlp_hidden_dim(self) -> int:
+        """Hidden width of the vision tower's SwiGLU MLP (int(1024 * 2.6667) = 2730 in jina-clip-v2)."""
+        return int(self.vision_width * self.vision_mlp_ratio)
+
+    def _check_consistent(self) -> None:
+        """Raise a ValueError naming the first inconsistent pair of fields."""
+        for tower in ("text", "vision"):
+            width, heads = getattr(self, f"{tower}_width"), getattr(self, f"{tower}_heads")
+            if width % heads:
+                raise ValueError(f"{tower}_width ({width}) must be divisible by {tower}_heads ({heads}).")
+        if (self.vision_width // self.vision_heads) % 4:
+            raise ValueError(
+                f"2-D RoPE needs a vision head dimension divisible by 4, got {self.vision_width // self.vision_heads}."
+            )
+        if self.image_size < self.patch_size:
+            raise ValueError(f"image_size ({self.image_size}) is smaller than one patch ({self.patch_size}).")
+        dims = self.matryoshka_dims
+        if not dims or list(dims) != sorted(set(dims)) or dims[0] < 1 or dims[-1] != self.embed_dim:
+            raise ValueError(
+                f"matryoshka_dims must be strictly increasing positive sizes ending at "
+                f"embed_dim={self.embed_dim}, got {dims}."
+            )
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {},
+    "small": dict(
+        vocab_size=PROFILES["small"].vocab_size, text_width=256, text_layers=4, text_heads=4, max_text_length=96,
+        vision_width=256, vision_layers=4, vision_heads=4, patch_size=8, image_size=64,
+        embed_dim=256, matryoshka_dims=(32, 64, 128, 256),
+    ),
+    "base": dict(
+        vocab_size=PROFILES["base"].vocab_size, text_width=512, text_layers=8, text_heads=8, max_text_length=128,
+        vision_width=512, vision_layers=8, vision_heads=8, patch_size=8, image_size=96,
+        embed_dim=512, matryoshka_dims=(32, 64, 128, 256, 512),
+    ),
+    "jina-clip-v2": dict(
+        vocab_size=250002, text_width=1024, text_layers=24, text_heads=16, max_text_length=8192,
+        vision_width=1024, vision_layers=24, vision_heads=16, patch_size=14, image_size=512,
+        embed_dim=1024, matryoshka_dims=(32, 64, 128, 256, 512, 768, 1024),
+    ),
+}  # fmt: skip
+
+
+def config_preset(name: str, **overrides: Any) -> JClipConfig:
+    """A :class:`JClipConfig` by preset name, with any field overridden (pass ``vocab_size=len(tokenizer)``).
+
+    Presets: ``tiny`` (minutes on a 2-core CPU, ~0.8M parameters besides the token embeddings), ``small`` (a
+    GPU session), ``base`` (a bigger GPU) and ``jina-clip-v2`` (the real geometry: XLM-R large text tower with
+    250,002 tokens, EVA02-L/14 vision tower at 512 px, 1024 dims).
+
+    Raises:
+        ValueError: for an unknown preset name.
+
+    Example:
+        >>> config_preset("jina-clip-v2").vision_mlp_hidden_dim
+        2730
+        >>> config_preset("small", vocab_size=1234).vocab_size
+        1234
+    """
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {list(PRESETS)}.")
+    return JClipConfig(**{**PRESETS[name], **overrides})
+
+
+def check_same_architecture(saved: JClipConfig, config: JClipConfig) -> None:
+    """Raise a ValueError listing every weight-shaping field in which ``config`` differs from ``saved``.
+
+    Use it before loading weights saved under ``saved`` into a model built from ``config``
+    (``from_pretrained`` with a ``config=``, resuming training). Fields that do not shape weights (image size,
+    temperatures, ...) may differ.
+
+    Example:
+        >>> check_same_architecture(config_preset("tiny"), config_preset("tiny", image_size=48))  # fine
+        >>> check_same_architecture(config_preset("tiny"), config_preset("tiny", text_layers=3))
+        Traceback (most recent call last):
+        ...
+        ValueError: The checkpoint was saved with a different architecture: text_layers: saved 2, given 3.
+    """
+    differences = [
+        f"{field}: saved {getattr(saved, field)}, given {getattr(config, field)}"
+        for field in ARCHITECTURE_FIELDS
+        if getattr(saved, field) != getattr(config, field)
+    ]
+    if differences:
+        raise ValueError(f"The checkpoint was saved with a different architecture: {'; '.join(differences)}.")

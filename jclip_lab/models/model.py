@@ -1,0 +1,442 @@
+"""``JClipModel``: a text and a vision tower projected into one embedding space, with jina-clip-v2's API.
+
+Both towers end in a linear projection to ``embed_dim`` dimensions. ``get_text_features`` /
+``get_image_features`` return the projected, *unnormalised* features that training needs (the Matryoshka loss
+slices before normalising); ``encode_text`` / ``encode_image`` are the inference API of jina-clip-v2 (batches,
+task prefixes, ``truncate_dim``, L2-normalised numpy output). The model subclasses
+``transformers.PreTrainedModel`` so ``save_pretrained`` / ``from_pretrained`` store it as safetensors,
+together with its tokenizer.
+
+Example:
+    >>> import torch
+    >>> model = JClipModel(config_preset("tiny", vocab_size=100))
+    >>> model.get_image_features(torch.randn(2, 3, 32, 32)).shape
+    torch.Size([2, 128])
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerFast
+from transformers.utils import ModelOutput
+
+from jclip_lab.models.config import JClipConfig, check_same_architecture, config_preset
+from jclip_lab.models.layers import Attention
+from jclip_lab.models.preprocess import IMAGE_TYPES, ImageInput, images_to_tensor
+from jclip_lab.models.text import TextTower
+from jclip_lab.models.vision import VisionTower
+
+TOKENIZER_FILE = "tokenizer.json"
+
+
+@dataclass
+class JClipOutput(ModelOutput):
+    """What :meth:`JClipModel.forward` returns.
+
+    Attributes:
+        text_embeds: unnormalised projected text features ``(B, embed_dim)``, or None without text input.
+        image_embeds: unnormalised projected image features ``(B, embed_dim)``, or None without image input.
+        logit_scale: ``exp(logit_scale)`` clamped at ``config.logit_scale_max``, a scalar.
+    """
+
+    text_embeds: torch.Tensor | None = None
+    image_embeds: torch.Tensor | None = None
+    logit_scale: torch.Tensor | None = None
+
+
+class JClipModel(PreTrainedModel):
+    """A jina-clip-v2-like dual encoder: a RoPE text tower, an EVA02-style vision tower, two projections.
+
+    Args:
+        config: the sizes (see :func:`~jclip_lab.models.config_preset`).
+        tokenizer: optional tokenizer for ``encode_text``; saved and loaded with the model.
+
+    Example:
+        >>> model = JClipModel(config_preset("tiny", vocab_size=100))
+        >>> ids = torch.randint(0, 100, (3, 8))
+        >>> pixels = torch.randn(3, 3, 32, 32)
+        >>> out = model(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels)
+        >>> out.text_embeds.shape, out.image_embeds.shape, round(out.logit_scale.item(), 2)
+        (torch.Size([3, 128]), torch.Size([3, 128]), 14.29)
+    """
+
+    config_class = JClipConfig
+    base_model_prefix = "jclip"
+
+    def __init__(self, config: JClipConfig, tokenizer: PreTrainedTokenizerFast | None = None):
+        super().__init__(config)
+        self.text = TextTower(
+            vocab_size=config.vocab_size,
+            width=config.text_width,
+            num_layers=config.text_layers,
+            num_heads=config.text_heads,
+            mlp_hidden_dim=config.text_mlp_hidden_dim,
+            rope_theta=config.text_rope_theta,
+            eps=config.layer_norm_eps,
+        )
+        self.vision = VisionTower(
+            patch_size=config.patch_size,
+            width=config.vision_width,
+            num_layers=config.vision_layers,
+            num_heads=config.vision_heads,
+            mlp_hidden_dim=config.vision_mlp_hidden_dim,
+            patch_dropout=config.patch_dropout,
+            rope_theta=config.vision_rope_theta,
+            num_channels=config.num_channels,
+            eps=config.layer_norm_eps,
+        )
+        self.text_projection = nn.Linear(config.text_width, config.embed_dim, bias=False)
+        self.vision_projection = nn.Linear(config.vision_width, config.embed_dim, bias=False)
+        self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init))
+        self.tokenizer: PreTrainedTokenizerFast | None = None
+        if tokenizer is not None:
+            self.set_tokenizer(tokenizer)
+        self.post_init()
+
+    @classmethod
+    def from_preset(cls, name: str, tokenizer: PreTrainedTokenizerFast | None = None, **overrides: Any) -> JClipModel:
+        """A freshly initialised model from a preset; with a tokenizer, ``vocab_size`` is ``len(tokenizer)``.
+
+        Example:
+            >>> JClipModel.from_preset("tiny", vocab_size=100).config.vocab_size
+            100
+        """
+        if tokenizer is not None:
+            overrides.setdefault("vocab_size", len(tokenizer))
+        return cls(config_preset(name, **overrides), tokenizer=tokenizer)
+
+    def set_tokenizer(self, tokenizer: PreTrainedTokenizerFast) -> None:
+        """Attach the tokenizer ``encode_text`` uses (and ``save_pretrained`` saves).
+
+        Raises:
+            ValueError: if it has no padding token, or more tokens than the text tower embeds.
+
+        Example:
+            >>> from jclip_lab.tokenizer import train_tokenizer
+            >>> tokenizer = train_tokenizer(["a red circle", "un círculo rojo"] * 5, vocab_size=40)
+            >>> model = JClipModel(config_preset("tiny", vocab_size=len(tokenizer)))
+            >>> model.set_tokenizer(tokenizer)
+            >>> model.encode_text("a red circle").shape
+            (128,)
+        """
+        if tokenizer.pad_token is None:
+            raise ValueError("The tokenizer has no padding token; set tokenizer.pad_token before attaching it.")
+        if len(tokenizer) > self.config.vocab_size:
+            raise ValueError(
+                f"The tokenizer has {len(tokenizer)} tokens but the text tower embeds only "
+                f"vocab_size={self.config.vocab_size}; build the model with vocab_size=len(tokenizer)."
+            )
+        self.tokenizer = tokenizer
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Initialise a module: normal(0, initializer_range) weights, zero biases, unit LayerNorms, CLIP's scale."""
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=std)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, Attention):
+            for bias in (module.q_bias, module.k_bias, module.v_bias):
+                if bias is not None:
+                    nn.init.zeros_(bias)
+        elif isinstance(module, VisionTower):
+            nn.init.normal_(module.cls_token, std=std)
+        elif isinstance(module, JClipModel):
+            nn.init.constant_(module.logit_scale, self.config.logit_scale_init)
+
+    def get_text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Projected, unnormalised text features ``(B, embed_dim)``: mean-pooled tokens, then the projection.
+
+        Args:
+            input_ids: token ids ``(B, L)``.
+            attention_mask: ``(B, L)``, 1 for real tokens and 0 for padding; None means no padding.
+
+        Example:
+            >>> model = JClipModel(config_preset("tiny", vocab_size=100))
+            >>> model.get_text_features(torch.tensor([[0, 5, 6, 2, 1]]), torch.tensor([[1, 1, 1, 1, 0]])).shape
+            torch.Size([1, 128])
+        """
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        return self.text_projection(self.text(input_ids, attention_mask))
+
+    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Projected, unnormalised image features ``(B, embed_dim)``: the CLS token through the projection.
+
+        Args:
+            pixel_values: normalised images ``(B, 3, H, W)``.
+        """
+        return self.vision_projection(self.vision(pixel_values))
+
+    def get_logit_scale(self) -> torch.Tensor:
+        """``exp(logit_scale)``, the inverse temperature of the image-text loss, clamped at logit_scale_max.
+
+        Example:
+            >>> model = JClipModel(config_preset("tiny", vocab_size=10))
+            >>> round(model.get_logit_scale().item(), 2)  # 1 / 0.07
+            14.29
+        """
+        return self.logit_scale.exp().clamp(max=self.config.logit_scale_max)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+    ) -> JClipOutput:
+        """Text features, image features (each when its input is given) and the clamped logit scale."""
+        return JClipOutput(
+            text_embeds=None if input_ids is None else self.get_text_features(input_ids, attention_mask),
+            image_embeds=None if pixel_values is None else self.get_image_features(pixel_values),
+            logit_scale=self.get_logit_scale(),
+        )
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+        """Save config and weights (safetensors) and, if attached, the tokenizer, into ``save_directory``.
+
+        Example:
+            >>> import tempfile
+            >>> with tempfile.TemporaryDirectory() as folder:
+            ...     JClipModel(config_preset("tiny", vocab_size=10)).save_pretrained(folder)
+            ...     sorted(os.listdir(folder))
+            ['config.json', 'model.safetensors']
+        """
+        super().save_pretrained(save_directory, **kwargs)
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(save_directory)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *args: Any,
+        config: JClipConfig | None = None,
+        **kwargs,
+    ) -> JClipModel:
+        """Load a model saved by :meth:`save_pretrained`, with its tokenizer when the folder holds one.
+
+        Args:
+            pretrained_model_name_or_path: the folder (or hub id) ``save_pretrained`` wrote.
+            config: load the weights into a model built from this config instead of the saved one; it may
+                change fields like ``image_size`` or ``patch_dropout`` but not the architecture.
+            *args: passed to ``transformers.PreTrainedModel.from_pretrained``.
+            **kwargs: passed to ``transformers.PreTrainedModel.from_pretrained``.
+
+        Raises:
+            ValueError: if ``config`` has a different architecture from the saved one (the message lists the
+                fields).
+
+        Example:
+            >>> import tempfile
+            >>> with tempfile.TemporaryDirectory() as folder:
+            ...     JClipModel(config_preset("tiny", vocab_size=10)).save_pretrained(folder)
+            ...     JClipModel.from_pretrained(folder).config.vocab_size
+            10
+        """
+        folder = Path(pretrained_model_name_or_path)
+        if config is not None and (folder / "config.json").is_file():
+            check_same_architecture(JClipConfig.from_pretrained(folder), config)
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, config=config, **kwargs)
+        if (folder / TOKENIZER_FILE).is_file():
+            model.set_tokenizer(PreTrainedTokenizerFast.from_pretrained(folder))
+        return model
+
+    @contextmanager
+    def _inference(self, device: torch.device | str | None) -> Iterator[torch.device]:
+        """Eval mode and no_grad on ``device`` (default: where the model is); restores the train/eval mode."""
+        if device is not None:
+            self.to(device)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield self.device
+        finally:
+            self.train(was_training)
+
+    def _check_truncate_dim(self, truncate_dim: int | None) -> None:
+        """Raise a ValueError unless ``truncate_dim`` is None or an integer in ``1 .. embed_dim``."""
+        if truncate_dim is None:
+            return
+        embed_dim = self.config.embed_dim
+        if isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or not 1 <= truncate_dim <= embed_dim:
+            raise ValueError(
+                f"truncate_dim must be an integer in 1..{embed_dim} "
+                f"(trained at {self.config.matryoshka_dims}), "
+                f"got {truncate_dim!r}."
+            )
+
+    @staticmethod
+    def _finish(
+        features: list[torch.Tensor],
+        single: bool,
+        convert_to_numpy: bool,
+        normalize_embeddings: bool,
+        truncate_dim: int | None,
+    ) -> np.ndarray | torch.Tensor:
+        """Concatenate the batches, keep the first ``truncate_dim`` dims, normalise, unwrap a single input."""
+        embeddings = torch.cat(features)[:, :truncate_dim]
+        if normalize_embeddings:
+            embeddings = F.normalize(embeddings, dim=-1)
+        if single:
+            embeddings = embeddings[0]
+        return embeddings.cpu().numpy() if convert_to_numpy else embeddings
+
+    def encode_text(
+        self,
+        sentences: str | Sequence[str],
+        task: str | None = None,
+        batch_size: int = 32,
+        convert_to_numpy: bool = True,
+        normalize_embeddings: bool = True,
+        truncate_dim: int | None = None,
+        device: torch.device | str | None = None,
+        show_progress_bar: bool = False,
+    ) -> np.ndarray | torch.Tensor:
+        """Embed texts, as jina-clip-v2's ``encode_text``: ``(N, dim)``, or ``(dim,)`` for a single string.
+
+        Args:
+            sentences: a string or a list of strings.
+            task: a key of ``config.task_instructions`` (``"retrieval.query"`` prefixes the query instruction,
+                ``"retrieval.passage"`` nothing); None adds no prefix.
+            batch_size: texts per forward pass.
+            convert_to_numpy: return a numpy array (else a torch tensor on the model's device).
+            normalize_embeddings: L2-normalise each embedding.
+            truncate_dim: keep the first ``truncate_dim`` dims (then re-normalise); any value in
+                ``1..embed_dim`` works, but quality is only trained at ``config.matryoshka_dims``.
+            device: move the model there first; default: where it is.
+            show_progress_bar: show a tqdm progress bar over batches.
+
+        Raises:
+            ValueError: no tokenizer attached, no sentences, an empty or whitespace-only sentence (its index
+                is named), an unknown task, or ``truncate_dim`` outside ``1..embed_dim``.
+            TypeError: a sentence that is not a string.
+
+        Example:
+            >>> from jclip_lab.tokenizer import train_tokenizer
+            >>> tokenizer = train_tokenizer(["a red circle", "un círculo rojo"] * 5, vocab_size=40)
+            >>> model = JClipModel.from_preset("tiny", tokenizer=tokenizer)
+            >>> model.encode_text(["a red circle", "un círculo rojo"], task="retrieval.query", truncate_dim=32).shape
+            (2, 32)
+        """
+        if self.tokenizer is None:
+            raise ValueError("encode_text needs a tokenizer: call model.set_tokenizer(tokenizer) first.")
+        single = isinstance(sentences, str)
+        texts = [sentences] if single else list(sentences)
+        if not texts:
+            raise ValueError("encode_text got an empty list of sentences.")
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"sentences[{index}] is a {type(text).__name__}, expected str.")
+            if not text.strip():
+                raise ValueError(f"sentences[{index}] is empty or whitespace-only; it has nothing to embed.")
+        if task is not None and task not in self.config.task_instructions:
+            raise ValueError(f"Unknown task {task!r}; choose one of {list(self.config.task_instructions)} or None.")
+        self._check_truncate_dim(truncate_dim)
+        prefix = self.config.task_instructions[task] if task is not None else ""
+        features = []
+        with self._inference(device) as model_device:
+            for start in tqdm(range(0, len(texts), batch_size), desc="encode_text", disable=not show_progress_bar):
+                batch = self.tokenizer(
+                    [prefix + text for text in texts[start : start + batch_size]],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.config.max_text_length,
+                    return_tensors="pt",
+                )
+                features.append(
+                    self.get_text_features(
+                        batch["input_ids"].to(model_device), batch["attention_mask"].to(model_device)
+                    )
+                )
+        return self._finish(features, single, convert_to_numpy, normalize_embeddings, truncate_dim)
+
+    def encode_image(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        batch_size: int = 32,
+        convert_to_numpy: bool = True,
+        normalize_embeddings: bool = True,
+        truncate_dim: int | None = None,
+        device: torch.device | str | None = None,
+        image_size: int | None = None,
+        show_progress_bar: bool = False,
+    ) -> np.ndarray | torch.Tensor:
+        """Embed images, as jina-clip-v2's ``encode_image``: ``(N, dim)``, or ``(dim,)`` for a single image.
+
+        Args:
+            images: one image or a list: PIL images (any mode), numpy uint8 arrays (HxW, HxWx3, HxWx4) or
+                paths.
+            batch_size: images per forward pass.
+            convert_to_numpy: return a numpy array (else a torch tensor on the model's device).
+            normalize_embeddings: L2-normalise each embedding.
+            truncate_dim: keep the first ``truncate_dim`` dims (then re-normalise); any value in
+                ``1..embed_dim`` works, but quality is only trained at ``config.matryoshka_dims``.
+            device: move the model there first; default: where it is.
+            image_size: side the images are resized to (bicubic); default ``config.image_size``.
+            show_progress_bar: show a tqdm progress bar over batches.
+
+        Raises:
+            ValueError: no images, or ``truncate_dim`` outside ``1..embed_dim``.
+            TypeError: an image of an unsupported type (the message names it and the accepted ones).
+
+        Example:
+            >>> from PIL import Image
+            >>> model = JClipModel(config_preset("tiny", vocab_size=10))
+            >>> model.encode_image(Image.new("L", (50, 40)), truncate_dim=64).shape
+            (64,)
+        """
+        single = isinstance(images, IMAGE_TYPES)
+        images = [images] if single else list(images)
+        if not images:
+            raise ValueError("encode_image got an empty list of images.")
+        self._check_truncate_dim(truncate_dim)
+        image_size = image_size or self.config.image_size
+        features = []
+        with self._inference(device) as model_device:
+            for start in tqdm(range(0, len(images), batch_size), desc="encode_image", disable=not show_progress_bar):
+                pixels = images_to_tensor(
+                    images[start : start + batch_size],
+                    image_size,
+                    self.config.image_mean,
+                    self.config.image_std,
+                )
+                features.append(self.get_image_features(pixels.to(model_device)))
+        return self._finish(features, single, convert_to_numpy, normalize_embeddings, truncate_dim)
+
+
+def count_parameters(model: JClipModel) -> dict[str, int]:
+    """Parameters per part: ``text`` tower, ``vision`` tower, the two ``projection`` layers and the ``total``.
+
+    The total also counts the one ``logit_scale``. Works on a model built on the meta device (no memory used).
+
+    Example:
+        >>> with torch.device("meta"):
+        ...     model = JClipModel(config_preset("jina-clip-v2"))
+        >>> round(count_parameters(model)["total"] / 1e6)
+        863
+    """
+    return {
+        "text": sum(p.numel() for p in model.text.parameters()),
+        "vision": sum(p.numel() for p in model.vision.parameters()),
+        "projection": sum(
+            p.numel() for layer in (model.text_projection, model.vision_projection) for p in layer.parameters()
+        ),
+        "total": sum(p.numel() for p in model.parameters()),
+    }
