@@ -38,7 +38,7 @@ class Profile:
         steps_per_stage: optimizer steps in each of the three stages.
         scenes: compositional scenes (each captioned in all 14 caption languages).
         emoji: emoji concepts drawn (each in 4 variants).
-        flags: country flags drawn (each in 4 variants; at most the 259 OpenMoji draws).
+        flags: country flags drawn (each in 4 variants; at most the 252 distinct flags OpenMoji draws).
         charts: rendered charts.
         digits: handwritten digits used (of scikit-learn's 1,797).
     """
@@ -70,7 +70,7 @@ PROFILES: dict[str, Profile] = {
         steps_per_stage=300,
         scenes=1500,
         emoji=200,
-        flags=259,
+        flags=252,
         charts=400,
         digits=600,
     ),
@@ -85,7 +85,7 @@ PROFILES: dict[str, Profile] = {
         steps_per_stage=3000,
         scenes=8000,
         emoji=800,
-        flags=259,
+        flags=252,
         charts=3000,
         digits=1797,
     ),
@@ -100,7 +100,7 @@ PROFILES: dict[str, Profile] = {
         steps_per_stage=10000,
         scenes=20000,
         emoji=1300,
-        flags=259,
+        flags=252,
         charts=6000,
         digits=1797,
     ),

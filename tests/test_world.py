@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import sys
 
 import numpy as np
 import pytest
 
-from jclip_lab.profiles import get_profile
 from jclip_lab.world import CAPTION_LANGUAGES, TEXT_LANGUAGES, TRANSFER_LANGUAGES, load_world, scenes
 from jclip_lab.world.build import build_records
 from jclip_lab.world.datasets import Collator, ImageTextDataset, TaskMixer, TextPairDataset, TripletDataset
 from jclip_lab.world.languages import SCRIPTS
-
-SMALL = dataclasses.replace(
-    get_profile("tiny"), name="test-small", scenes=150, emoji=10, flags=12, charts=12, digits=40
-)
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    return load_world(SMALL, seed=0, cache_dir=tmp_path_factory.mktemp("cache"), progress=False)
 
 
 def test_every_source_split_and_language_is_present(world):
@@ -73,19 +62,19 @@ def test_sts_scores_are_graded_and_span_the_scale(world):
     assert min(scores) < 1 and max(scores) == 5.0 and len(scores) > 5
 
 
-def test_same_seed_same_world_other_seed_other_world():
-    a = build_records(SMALL, seed=1, sources=("scenes", "digits"))
-    b = build_records(SMALL, seed=1, sources=("scenes", "digits"))
-    c = build_records(SMALL, seed=2, sources=("scenes", "digits"))
+def test_same_seed_same_world_other_seed_other_world(world):
+    a = build_records(world.profile, seed=1, sources=("scenes", "digits"))
+    b = build_records(world.profile, seed=1, sources=("scenes", "digits"))
+    c = build_records(world.profile, seed=2, sources=("scenes", "digits"))
     assert a == b
     assert a["images"] != c["images"]
 
 
-def test_cached_world_loads_identically(world, tmp_path_factory):
-    again = load_world(SMALL, seed=0, cache_dir=world.directory.parent)
+def test_cached_world_loads_identically(world):
+    again = load_world(world.profile, seed=0, cache_dir=world.directory.parent)
     assert again.images == world.images and again.text_pairs == world.text_pairs
     assert np.array_equal(again.pixels(32), world.pixels(32))
-    assert not [p for p in world.directory.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
+    assert not [p for p in world.directory.parent.iterdir() if p.name.startswith(".")]  # no temporary folders left
 
 
 def test_unknown_language_source_and_split_name_the_valid_ones(world):
@@ -107,13 +96,9 @@ def test_missing_optional_package_names_what_to_install(monkeypatch):
         emoji_art.render_emoji("🐶", 16)
 
 
-def test_task_mixer_batches_have_no_duplicate_keys_and_are_seeded(world):
-    from jclip_lab.tokenizer import train_tokenizer
-
+def test_task_mixer_batches_have_no_duplicate_keys_and_are_seeded(world, tokenizer):
     data = {"image_text": ImageTextDataset(world, "train"), "pairs": TextPairDataset(world, "train")}
     data["triplets"] = TripletDataset(world, "train")
-    captions = [item[2] for item in data["image_text"].items]
-    tokenizer = train_tokenizer(captions + [p["a"] for p in data["pairs"].items], vocab_size=3000)
     indices = TaskMixer(data, batch_size=16, collate=list, seed=3)._batches("image_text")
     for _ in range(30):
         batch = next(indices)
@@ -124,3 +109,7 @@ def test_task_mixer_batches_have_no_duplicate_keys_and_are_seeded(world):
     assert first["image_text"]["pixel_values"].shape == (8, 3, 32, 32)
     assert first["triplets"]["negative"]["input_ids"].shape[0] == 8
     assert first["pairs"]["a"]["input_ids"].equal(second["pairs"]["a"]["input_ids"])
+    skipped = next(TaskMixer(data, 8, Collator(tokenizer, 24), seed=5).iterate(skip=1))
+    stream = iter(TaskMixer(data, 8, Collator(tokenizer, 24), seed=5))
+    next(stream)
+    assert skipped["pairs"]["b"]["input_ids"].equal(next(stream)["pairs"]["b"]["input_ids"])

@@ -112,9 +112,19 @@ def _emoji_images(count: int, rng: random.Random) -> list[dict]:
 
 
 def flag_countries() -> list[str]:
-    """Two-letter country codes that OpenMoji draws a flag for and CLDR names in every text language."""
-    codes = [c for c in Locale("en").territories if len(c) == 2 and c.isalpha() and emoji_art.has_flag(c)]
-    return [c for c in codes if all(c in Locale.parse(lang).territories for lang in TEXT_LANGUAGES)]
+    """Two-letter country codes that OpenMoji draws a flag for and CLDR names in every text language.
+
+    Territories that fly another's flag (Svalbard and Norway, St. Martin and France) and countries with identical
+    flags (Indonesia and Monaco) would be images no model can tell apart: one code per drawing is kept, the
+    one with the shortest English name.
+    """
+    english = Locale("en").territories
+    codes = [c for c in english if len(c) == 2 and c.isalpha() and emoji_art.has_flag(c)]
+    codes = [c for c in codes if all(c in Locale.parse(lang).territories for lang in TEXT_LANGUAGES)]
+    by_drawing: dict[bytes, str] = {}
+    for code in sorted(codes, key=lambda c: (len(english[c]), c)):
+        by_drawing.setdefault(emoji_art.svg_path(flag(code)).read_bytes(), code)
+    return sorted(by_drawing.values())
 
 
 def _flag_images(count: int, rng: random.Random) -> list[dict]:

@@ -216,9 +216,16 @@ class TaskMixer:
                     keys.add(data.key(i))
             yield batch
 
-    def __iter__(self) -> Iterator[dict]:
+    def iterate(self, skip: int = 0) -> Iterator[dict]:
+        """The stream, after skipping ``skip`` steps cheaply (indices only): how a resumed run finds its place."""
         streams = {name: self._batches(name) for name in self.datasets}
+        for _ in range(skip):
+            for stream in streams.values():
+                next(stream)
         while True:
             yield {
                 name: self.collate([self.datasets[name][i] for i in next(stream)]) for name, stream in streams.items()
             }
+
+    def __iter__(self) -> Iterator[dict]:
+        return self.iterate()

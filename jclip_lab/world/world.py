@@ -30,7 +30,7 @@ from jclip_lab.profiles import Profile, get_profile
 from jclip_lab.world.build import SOURCES, SPLITS, build_records, check_sources, render_image
 from jclip_lab.world.languages import TEXT_LANGUAGES, check_language
 
-WORLD_VERSION = 1
+WORLD_VERSION = 2
 # The profile fields that change what the world holds (the others size the model and the training).
 WORLD_FIELDS = ("image_size", "long_image_size", "scenes", "emoji", "flags", "charts", "digits")
 

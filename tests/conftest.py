@@ -1,0 +1,34 @@
+"""Shared fixtures: a small world (generated once per test session), its tokenizer and a tiny model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from jclip_lab.profiles import get_profile, seed_everything
+from jclip_lab.world import load_world
+
+SMALL = dataclasses.replace(
+    get_profile("tiny"), name="test-small", scenes=150, emoji=10, flags=12, charts=12, digits=40
+)
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory):
+    return load_world(SMALL, seed=0, cache_dir=tmp_path_factory.mktemp("cache"), progress=False)
+
+
+@pytest.fixture(scope="session")
+def tokenizer(world):
+    from jclip_lab.tokenizer import train_tokenizer, world_texts
+
+    return train_tokenizer(world_texts(world)[::4], vocab_size=4000)  # a quarter of the text: faster, few <unk>
+
+
+@pytest.fixture
+def model(tokenizer):
+    from jclip_lab.models import JClipModel
+
+    seed_everything(0)
+    return JClipModel.from_preset("tiny", tokenizer=tokenizer, vocab_size=len(tokenizer))
