@@ -1,8 +1,10 @@
 """The ``jclip-lab`` command: open the lab, or build the offline world from a terminal.
 
 Example:
-    $ jclip-lab lab                 # JupyterLab on the notebooks
-    $ jclip-lab world --profile tiny  # generate (or load) the world and print its counts
+    $ jclip-lab lab                             # JupyterLab on the notebooks
+    $ jclip-lab world --profile tiny            # generate (or load) the world and print its counts
+    $ jclip-lab train --profile tiny --out run  # the canonical recipe, checkpointed (add --resume to carry on)
+    $ jclip-lab eval run                        # every benchmark of the world, as a table
 """
 
 from __future__ import annotations
@@ -35,6 +37,36 @@ def _world(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from jclip_lab.models import JClipModel
+    from jclip_lab.profiles import get_profile, seed_everything
+    from jclip_lab.tokenizer import load_world_tokenizer
+    from jclip_lab.train import tiny_recipe, train
+    from jclip_lab.world import load_world
+
+    profile = get_profile(args.profile)
+    world = load_world(profile, seed=args.seed)
+    seed_everything(args.seed)
+    model = JClipModel.from_preset(profile.model, tokenizer=load_world_tokenizer(world))
+    start = time.perf_counter()
+    train(model, world, tiny_recipe(profile), seed=args.seed, out_dir=args.out, resume=args.resume)
+    model.save_pretrained(Path(args.out) / "final")
+    print(f"trained in {time.perf_counter() - start:.0f} s; model saved in {Path(args.out) / 'final'}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from jclip_lab.evaluate import evaluate_world
+    from jclip_lab.models import JClipModel
+    from jclip_lab.world import load_world
+
+    folder = Path(args.model)
+    model = JClipModel.from_pretrained(folder / "final" if (folder / "final").is_dir() else folder)
+    report = evaluate_world(model, load_world(args.profile, seed=args.seed), split=args.split)
+    print(report.table(subsets=None if args.per_language else ("all", "seen", "transfer", "en")))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``jclip-lab`` (one sub-command per job)."""
     parser = argparse.ArgumentParser(prog="jclip-lab", description=__doc__.splitlines()[0])
@@ -47,6 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
     world.add_argument("--profile", default=None, help="tiny, small or base (default: $JCLIP_PROFILE or hardware)")
     world.add_argument("--seed", type=int, default=0)
     world.set_defaults(run=_world)
+    train = commands.add_parser("train", help="train the canonical three-stage recipe, with checkpoints")
+    train.add_argument("--profile", default=None, help="tiny, small or base (default: $JCLIP_PROFILE or hardware)")
+    train.add_argument("--out", required=True, help="folder for checkpoints and the final model")
+    train.add_argument("--resume", action="store_true", help="carry on from the last checkpoint in --out")
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(run=_train)
+    evaluate = commands.add_parser("eval", help="evaluate a trained model on the world's test split")
+    evaluate.add_argument("model", help="a folder written by `jclip-lab train` or save_pretrained")
+    evaluate.add_argument("--profile", default=None, help="the world to evaluate on (default: current profile)")
+    evaluate.add_argument("--split", default="test", choices=["val", "test"])
+    evaluate.add_argument("--per-language", action="store_true", help="one row per language too")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.set_defaults(run=_eval)
     return parser
 
 

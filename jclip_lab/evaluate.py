@@ -306,7 +306,8 @@ def evaluate_world(
     """Every benchmark on ``world``'s ``split`` (and the compositional split), in one :class:`Report`.
 
     Rows (task / subset / metric): ``t2i`` and ``i2t`` per language, ``all`` (the mean over languages),
-    ``seen`` and ``transfer`` (languages with and without image captions in training),
+    ``seen`` and ``transfer`` (languages with and without image captions in training), ``t2i_source`` (per
+    source: scenes, emoji, flags, digits; mean over languages),
     ``t2i_long`` (long captions), ``compositional`` (held-out colour-shape pairs), ``charts``, ``text_retrieval``
     (translation of CLDR names, per kind), ``sts`` (Spearman x100, per language and ``all``), ``zero_shot``
     (digits), ``hard_negative`` (accuracy).
@@ -347,6 +348,13 @@ def evaluate_world(
                 value = _mean([per_language[lang][direction][metric] for lang in group])
                 chance = _mean([per_language[lang][f"{direction}_chance"][metric] for lang in group])
                 report.add(direction, subset, metric, value, chance)
+    for source in ("scenes", "emoji", "flags", "digits"):
+        results = [
+            cross_modal_retrieval(embedder, world.select(source, split, lang), lang, dim=dim) for lang in languages
+        ]
+        for metric in ("R@1", "R@5"):
+            value = _mean([r["t2i"][metric] for r in results])
+            report.add("t2i_source", source, metric, value, _mean([r["t2i_chance"][metric] for r in results]))
     scenes = world.select("scenes", split)
     compositional = world.select("scenes", "compositional")
     for task, indices, long in (("t2i_long", scenes, True), ("compositional", compositional, False)):

@@ -123,12 +123,13 @@ def test_patch_dropout_keeps_positions_with_their_patches() -> None:
 
 
 def test_patch_dropout_acts_in_training_only(model) -> None:
-    pixels = torch.randn(2, 3, 32, 32)
+    pixels = torch.randn(2, 3, 64, 64)
+    patches = (64 // model.config.patch_size) ** 2
     model.eval()
-    assert model.vision.token_states(pixels).shape[1] == 1 + 64
+    assert model.vision.token_states(pixels).shape[1] == 1 + patches
     torch.testing.assert_close(model.get_image_features(pixels), model.get_image_features(pixels))
     model.train()
-    assert model.vision.token_states(pixels).shape[1] == 1 + int(64 * 0.9)
+    assert model.vision.token_states(pixels).shape[1] == 1 + int(patches * 0.9)
     assert not torch.allclose(model.get_image_features(pixels), model.get_image_features(pixels))
 
 
@@ -301,7 +302,7 @@ def test_bad_image_input_raises_a_clear_error(model) -> None:
         model.encode_image(np.zeros((8, 8, 3), dtype=np.float32))
     with pytest.raises(ValueError, match=r"HxW, HxWx3 or HxWx4, got shape \(8, 8, 2\)"):
         model.encode_image(np.zeros((8, 8, 2), dtype=np.uint8))
-    with pytest.raises(ValueError, match="smaller than one 4 px patch"):
+    with pytest.raises(ValueError, match="smaller than one 8 px patch"):
         model.get_image_features(torch.zeros(1, 3, 2, 32))
 
 

@@ -98,7 +98,7 @@ class JClipConfig(PretrainedConfig):
         vision_heads: int = 4,
         vision_mlp_ratio: float = 2.6667,
         vision_rope_theta: float = 10000.0,
-        patch_size: int = 4,
+        patch_size: int = 8,
         image_size: int = 32,
         num_channels: int = 3,
         patch_dropout: float = 0.1,

@@ -3,8 +3,8 @@
 jina-clip-v2 trains each step on several tasks at once: a batch of image-caption pairs *and* a batch of text
 pairs (or triplets), each with its own loss. ``TaskMixer`` yields exactly that: ``{task: batch}`` dicts.
 
-In-batch negatives must be real negatives: two items with the same caption in one batch would be asked to be
-told apart, so the mixer never puts two items of the same ``key`` (the caption, the concept) in one batch.
+In-batch negatives must be real negatives: two items of the same concept in one batch would be asked to be told
+apart, so the mixer never puts two items of the same ``key`` (the concept) in one batch.
 
 Example:
     >>> world = load_world("tiny")                                                   # doctest: +SKIP
@@ -78,6 +78,7 @@ class ImageTextDataset(Dataset):
         languages = _check_languages(languages)
         self.pixels = world.pixels(image_size or world.profile.image_size)
         key = "long" if long else "short"
+        self.groups = [record["group"] for record in world.images]
         self.items = [
             (index, lang, text)
             for index in world.select(split=split)
@@ -99,8 +100,12 @@ class ImageTextDataset(Dataset):
         }
 
     def key(self, i: int) -> str:
-        """Items with the same key must not meet in one batch: here, the caption."""
-        return self.items[i][2]
+        """Items with the same key must not meet in one batch: here, the image's concept.
+
+        A 7 captioned "seven" and another 7 captioned "sieben" are different captions of one concept: in one batch,
+        InfoNCE would push each image away from the other's correct caption (a false negative).
+        """
+        return self.groups[self.items[i][0]]
 
 
 class TextPairDataset(Dataset):

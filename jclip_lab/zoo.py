@@ -1,0 +1,159 @@
+"""The model zoo: trained models on demand, trained once with a named recipe and cached on disk.
+
+Later notebooks start from a trained model instead of training their own: ``zoo.load("tiny")`` returns the
+canonical three-stage model of the tiny profile, training it the first time (a few minutes on a CPU) and loading
+it from the cache afterwards. Variants leave one ingredient out, for the ablations of notebooks 05-08:
+
+=====================  ==========================================================================
+``canonical``          stage 1 (short captions + text pairs), 2 (long captions + pairs), 3 (triplets + charts)
+``image-text-only``    stage 1 without text pairs
+``no-long-captions``   the canonical stage 1, then stage 3 directly (no stage 2)
+``no-triplets``        the canonical stages 1-2, then stage 3 without the hard-negative triplets
+``no-matryoshka``      stage 1 with the loss at full width only
+=====================  ==========================================================================
+
+Models are cached after every stage, keyed by the recipe, the profile, the seed and the code version. Two
+processes asking at once take turns (a file lock): one trains, the other then loads.
+
+Example:
+    >>> from jclip_lab import zoo
+    >>> model = zoo.load("tiny")                     # doctest: +SKIP
+    >>> model.encode_text("红色圆").shape             # doctest: +SKIP
+    (128,)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from filelock import FileLock
+
+from jclip_lab import __version__
+from jclip_lab.cache import cache_root, write_directory_atomically
+from jclip_lab.models import JClipModel
+from jclip_lab.profiles import Profile, get_profile, seed_everything
+from jclip_lab.tokenizer import load_world_tokenizer
+from jclip_lab.train import History, Stage, tiny_recipe, train
+from jclip_lab.world import load_world
+from jclip_lab.world.world import WORLD_VERSION
+
+ZOO_VERSION = 1  # bump when a change to training code changes what a recipe produces
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A recipe: the stages to run, optionally after the first ``after`` stages of another variant."""
+
+    description: str
+    stages: Callable[[Profile], list[Stage]]
+    start_from: tuple[str, int] | None = None
+
+
+def _without(stage: Stage, task: str) -> Stage:
+    return replace(stage, tasks={t: w for t, w in stage.tasks.items() if t != task})
+
+
+VARIANTS: dict[str, Variant] = {
+    "canonical": Variant("three stages: short captions + pairs, long captions + pairs, triplets + charts", tiny_recipe),
+    "image-text-only": Variant("stage 1 without text pairs", lambda p: [_without(tiny_recipe(p)[0], "pairs")]),
+    "no-long-captions": Variant("stage 1, then stage 3 (no stage 2)", lambda p: [tiny_recipe(p)[2]], ("canonical", 1)),
+    "no-triplets": Variant(
+        "stages 1-2, then stage 3 without triplets",
+        lambda p: [_without(tiny_recipe(p)[2], "triplets")],
+        ("canonical", 2),
+    ),
+    "no-matryoshka": Variant(
+        "stage 1 with the loss at full width only", lambda p: [replace(tiny_recipe(p)[0], matryoshka_dims=())]
+    ),
+}
+
+
+def _check_variant(variant: str) -> Variant:
+    if variant not in VARIANTS:
+        raise ValueError(f"Unknown variant {variant!r}; valid variants: {', '.join(VARIANTS)}")
+    return VARIANTS[variant]
+
+
+def variant_directory(profile: Profile, variant: str, seed: int = 0) -> Path:
+    """Where a variant's models are cached: ``<cache>/zoo/<profile>-<variant>-<hash of recipe and code>``."""
+    recipe = _check_variant(variant)
+    key = {
+        "version": [__version__, ZOO_VERSION, WORLD_VERSION],
+        "profile": dataclasses.asdict(profile),
+        "stages": [dataclasses.asdict(stage) for stage in recipe.stages(profile)],
+        "start_from": str(variant_directory(profile, recipe.start_from[0], seed)) if recipe.start_from else None,
+        "after": recipe.start_from[1] if recipe.start_from else None,
+        "seed": seed,
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return cache_root() / "zoo" / f"{profile.name}-{variant}-{digest}"
+
+
+def _stage_directory(directory: Path, stage: int | None, variant: str, profile: Profile) -> Path:
+    count = len(VARIANTS[variant].stages(profile))
+    offset = VARIANTS[variant].start_from[1] if VARIANTS[variant].start_from else 0
+    stage = count + offset if stage is None else stage
+    if not offset < stage <= count + offset:
+        raise ValueError(f"Variant {variant!r} has stages {offset + 1}..{count + offset}; got stage={stage}.")
+    return directory / f"stage-{stage}"
+
+
+def load(
+    profile: Profile | str | None = None,
+    variant: str = "canonical",
+    stage: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> JClipModel:
+    """A trained model (with its tokenizer), from the cache or trained now and cached.
+
+    Args:
+        profile: a profile or its name (default: the current profile).
+        variant: which recipe (see the module docstring).
+        stage: the model after this stage (default: after the last).
+        seed: the run's seed (model initialisation and data order).
+        progress: show training progress bars if the model has to be trained.
+
+    Raises:
+        ValueError: an unknown variant, or a stage the variant does not have.
+    """
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    directory = variant_directory(profile, variant, seed)
+    stage_dir = _stage_directory(directory, stage, variant, profile)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(directory) + ".lock"):
+        if not directory.exists():
+            write_directory_atomically(directory, lambda tmp: _train_variant(tmp, profile, variant, seed, progress))
+    return JClipModel.from_pretrained(stage_dir)
+
+
+def load_history(profile: Profile | str | None = None, variant: str = "canonical", seed: int = 0) -> History:
+    """The training history of a zoo model (training it first if needed), for loss curves."""
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    load(profile, variant, seed=seed, progress=False)
+    path = variant_directory(profile, variant, seed) / "history.json"
+    return History(**json.loads(path.read_text()))
+
+
+def _train_variant(out: Path, profile: Profile, variant: str, seed: int, progress: bool) -> None:
+    """Train ``variant`` and save the model after each stage into ``out/stage-<n>``, and the history."""
+    recipe = VARIANTS[variant]
+    world = load_world(profile, progress=progress)
+    if recipe.start_from:
+        model = load(profile, recipe.start_from[0], recipe.start_from[1], seed, progress)
+        first = recipe.start_from[1] + 1
+    else:
+        seed_everything(seed)
+        model = JClipModel.from_preset(profile.model, tokenizer=load_world_tokenizer(world))
+        first = 1
+    history = History()
+    for number, stage in enumerate(recipe.stages(profile), start=first):
+        part = train(model, world, [stage], seed=seed + number, progress=progress)
+        history.steps += [{**row, "step": row["step"] + len(history.steps)} for row in part.steps]
+        model.save_pretrained(out / f"stage-{number}")
+    (out / "history.json").write_text(json.dumps(dataclasses.asdict(history)))

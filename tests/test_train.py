@@ -1,0 +1,97 @@
+"""Behaviour of training: a loss that falls, gradient caching, checkpoints, resume and reproducibility."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from jclip_lab.models import JClipModel
+from jclip_lab.profiles import seed_everything
+from jclip_lab.train import Stage, compute_gradients, latest_checkpoint, stage_datasets, train
+from jclip_lab.world.datasets import Collator, TaskMixer
+
+
+def stages(steps: tuple[int, ...] = (6, 4)) -> list[Stage]:
+    tasks = [{"short": 1.0, "pairs": 1.0}, {"long": 1.0, "charts": 0.5, "triplets": 1.0}]
+    return [
+        Stage(f"s{i}", tasks[i % 2], n, batch_size=8, image_size=32 if i == 0 else 48, max_text_length=24,
+              matryoshka_dims=(16, 128), warmup=2)
+        for i, n in enumerate(steps)
+    ]  # fmt: skip
+
+
+def fresh_model(tokenizer, **overrides) -> JClipModel:
+    seed_everything(0)
+    return JClipModel.from_preset("tiny", tokenizer=tokenizer, vocab_size=len(tokenizer), **overrides)
+
+
+def weights(model: JClipModel) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_loss_falls_on_text_pairs(world, tokenizer):
+    model = fresh_model(tokenizer)
+    stage = Stage("pairs", {"pairs": 1.0}, 40, batch_size=16, image_size=32, max_text_length=24, warmup=5)
+    history = train(model, world, [stage], progress=False)
+    _, losses = history.series("pairs")
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5  # well below the untrained ln(16) = 2.77
+
+
+def test_gradient_caching_gives_the_full_batch_gradients(world, tokenizer):
+    model = fresh_model(tokenizer, patch_dropout=0.0).train()
+    stage = Stage("s", {"short": 1.0, "pairs": 0.5, "triplets": 1.0}, 1, 12, 32, 24, matryoshka_dims=(16, 64, 128))
+    batch = next(iter(TaskMixer(stage_datasets(world, stage), 12, Collator(tokenizer, 24))))
+    compute_gradients(model, batch, stage, torch.device("cpu"))
+    full = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    compute_gradients(model, batch, stage, torch.device("cpu"), chunk_size=5)
+    cached = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    assert full.keys() == cached.keys() and "logit_scale" in full
+    for name in full:
+        torch.testing.assert_close(cached[name], full[name], atol=2e-5, rtol=1e-4, msg=name)
+
+
+def test_same_seed_same_weights(world, tokenizer):
+    first, second = fresh_model(tokenizer), fresh_model(tokenizer)
+    train(first, world, stages((3, 2)), progress=False)
+    train(second, world, stages((3, 2)), progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(weights(first).values(), weights(second).values(), strict=True))
+
+
+def test_a_stopped_and_resumed_run_ends_with_the_same_weights(world, tokenizer, tmp_path):
+    reference = fresh_model(tokenizer)
+    train(reference, world, stages(), progress=False)
+
+    def stop_at_step_9(model: JClipModel) -> dict[str, float]:
+        if len(calls) == 9:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return {}
+
+    calls: list[int] = []
+    interrupted = fresh_model(tokenizer)
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, world, stages(), out_dir=tmp_path, checkpoint_every=2, eval_every=1, eval_fn=stop_at_step_9,
+              progress=False)  # fmt: skip
+    assert latest_checkpoint(tmp_path).name == "checkpoint-0000008"  # stage 2, step 2
+    resumed = fresh_model(tokenizer)
+    history = train(resumed, world, stages(), out_dir=tmp_path, resume=True, checkpoint_every=2, progress=False)
+    assert len(history.steps) == 10
+    for (name, a), b in zip(weights(reference).items(), weights(resumed).values(), strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0, msg=name)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no half-written checkpoint left
+    assert len(list(tmp_path.glob("checkpoint-*"))) == 2
+
+
+def test_resuming_into_another_architecture_is_refused(world, tokenizer, tmp_path):
+    train(fresh_model(tokenizer), world, stages((2,)), out_dir=tmp_path, progress=False)
+    other = fresh_model(tokenizer, text_layers=3)
+    with pytest.raises(ValueError, match="different architecture: text_layers: saved 2, given 3"):
+        train(other, world, stages((2,)), out_dir=tmp_path, resume=True, progress=False)
+
+
+def test_bad_stage_and_resume_arguments(world, tokenizer):
+    with pytest.raises(ValueError, match="Unknown task.*'captions'.*valid tasks: short, long"):
+        Stage("s", {"captions": 1.0}, 1, 8, 32, 16)
+    with pytest.raises(ValueError, match="resume=True needs the out_dir"):
+        train(fresh_model(tokenizer), world, stages((1,)), resume=True, progress=False)
