@@ -1,0 +1,26 @@
+"""Behaviour of the jclip-lab command line: its sub-commands parse, and mistakes get a clear message."""
+
+from __future__ import annotations
+
+import pytest
+
+from jclip_lab.cli import build_parser, main
+
+
+def test_every_sub_command_parses():
+    parser = build_parser()
+    assert parser.parse_args(["train", "--profile", "tiny", "--out", "run", "--resume"]).resume
+    assert parser.parse_args(["eval", "run", "--split", "val"]).split == "val"
+    assert parser.parse_args(["world", "--seed", "3"]).seed == 3
+    assert parser.parse_args(["lab"]).directory == "notebooks"
+
+
+def test_lab_without_notebooks_folder_says_where_to_run_it(tmp_path, capsys):
+    assert main(["lab", str(tmp_path / "nowhere")]) == 2
+    assert "run this from a clone of jclip_lab" in capsys.readouterr().err
+
+
+def test_train_needs_an_output_folder(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--profile", "tiny"])
+    assert "--out" in capsys.readouterr().err
