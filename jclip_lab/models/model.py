@@ -350,6 +350,9 @@ class JClipModel(PreTrainedModel):
             raise ValueError(f"Unknown task {task!r}; choose one of {list(self.config.task_instructions)} or None.")
         self._check_truncate_dim(truncate_dim)
         prefix = self.config.task_instructions[task] if task is not None else ""
+        # Batch texts of similar length together (as sentence-transformers does): less padding, same embeddings.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        texts = [texts[i] for i in order]
         features = []
         with self._inference(device) as model_device:
             for start in tqdm(range(0, len(texts), batch_size), desc="encode_text", disable=not show_progress_bar):
@@ -365,7 +368,9 @@ class JClipModel(PreTrainedModel):
                         batch["input_ids"].to(model_device), batch["attention_mask"].to(model_device)
                     )
                 )
-        return self._finish(features, single, convert_to_numpy, normalize_embeddings, truncate_dim)
+        unsorted = torch.empty_like(torch.cat(features))
+        unsorted[order] = torch.cat(features)
+        return self._finish([unsorted], single, convert_to_numpy, normalize_embeddings, truncate_dim)
 
     def encode_image(
         self,
