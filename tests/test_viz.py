@@ -1,0 +1,56 @@
+"""Behaviour of the plot and widget helpers: labelled figures, and a query panel that re-renders on every change."""
+
+from __future__ import annotations
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+
+from jclip_lab.viz import plot_dimension_curves, plot_heatmap, plot_projection, query_panel
+
+matplotlib.use("Agg")
+
+
+def test_dimension_curves_plot_quality_and_retention():
+    fig = plot_dimension_curves({"with": {16: 0.4, 128: 0.5}, "without": {16: 0.1, 128: 0.5}}, chance=0.02)
+    quality, kept = fig.axes
+    assert [line.get_label() for line in quality.get_lines()] == ["with", "without", "chance"]
+    assert list(kept.get_lines()[0].get_ydata()) == [80.0, 100.0]  # 0.4 / 0.5
+    assert "dimension" in quality.get_xlabel() and kept.get_title() == "Retention"
+    assert not quality.patches  # no untrained prefixes to shade
+    plt.close(fig)
+    fig = plot_dimension_curves({"with": {8: 0.3, 16: 0.4, 128: 0.5}}, trained_dims=(16, 128))
+    assert len(fig.axes[0].patches) == 1 and "untrained" in fig.axes[0].texts[0].get_text()
+    plt.close(fig)
+
+
+def test_projection_has_one_panel_and_legend_per_colouring():
+    points = np.random.default_rng(0).standard_normal((6, 2))
+    fig = plot_projection(points, {"modality": ["image"] * 3 + ["text"] * 3, "language": list("aabbcc")})
+    assert len(fig.axes) == 2
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["a", "b", "c"]
+    plt.close(fig)
+
+
+def test_heatmap_writes_values_and_highlights_labels():
+    ax = plot_heatmap(np.array([[1.0, 0.25], [0.5, 1.0]]), ["en", "ko"], ["en", "ko"], "alignment", highlight=["ko"])
+    assert sorted(t.get_text() for t in ax.texts) == ["0.25", "0.50", "1.00", "1.00"]
+    assert [label.get_color() for label in ax.get_yticklabels()] == ["black", "tab:red"]
+    plt.close(ax.figure)
+
+
+def test_query_panel_renders_now_and_on_every_change():
+    calls = []
+    panel = query_panel(lambda **values: calls.append(values), "red circle", dims=[16, 32, 64], k=5)
+    assert calls == [{"query": "red circle", "k": 5, "dim": 64}]  # the first view: the largest dim
+    query, k, dim = panel.children[0].children
+    assert dim.options == (16, 32, 64)
+    dim.value = 16
+    query.value = "赤い丸"
+    assert calls[-1] == {"query": "赤い丸", "k": 5, "dim": 16}
+
+
+def test_query_panel_without_dims_has_no_slider():
+    calls = []
+    panel = query_panel(lambda **values: calls.append(values), "rotes Herz")
+    assert len(panel.children[0].children) == 2 and calls == [{"query": "rotes Herz", "k": 8}]
