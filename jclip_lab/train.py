@@ -407,7 +407,7 @@ def train(
         mixer = TaskMixer(
             stage_datasets(world, stage),
             stage.batch_size,
-            Collator(model.tokenizer, stage.max_text_length),
+            Collator(model.tokenizer, stage.max_text_length, model.config.image_mean, model.config.image_std),
             seed=hash_seed(seed, stage_index),
         )
         batches = mixer.iterate(skip=first_step)

@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from jclip_lab.models import JClipModel
+from jclip_lab.models.config import OPENAI_CLIP_MEAN as CLIP_MEAN
+from jclip_lab.models.config import OPENAI_CLIP_STD as CLIP_STD
 from jclip_lab.profiles import seed_everything
 from jclip_lab.train import Stage, compute_gradients, latest_checkpoint, stage_datasets, train
 from jclip_lab.world.datasets import Collator, TaskMixer
@@ -40,7 +42,7 @@ def test_loss_falls_on_text_pairs(world, tokenizer):
 def test_gradient_caching_gives_the_full_batch_gradients(world, tokenizer):
     model = fresh_model(tokenizer, patch_dropout=0.0).train()
     stage = Stage("s", {"short": 1.0, "pairs": 0.5, "triplets": 1.0}, 1, 12, 32, 24, matryoshka_dims=(16, 64, 128))
-    batch = next(iter(TaskMixer(stage_datasets(world, stage), 12, Collator(tokenizer, 24))))
+    batch = next(iter(TaskMixer(stage_datasets(world, stage), 12, Collator(tokenizer, 24, CLIP_MEAN, CLIP_STD))))
     compute_gradients(model, batch, stage, torch.device("cpu"))
     full = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
     model.zero_grad(set_to_none=True)

@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pytest
 
+from jclip_lab.models.config import OPENAI_CLIP_MEAN as CLIP_MEAN
+from jclip_lab.models.config import OPENAI_CLIP_STD as CLIP_STD
 from jclip_lab.world import CAPTION_LANGUAGES, TEXT_LANGUAGES, TRANSFER_LANGUAGES, load_world, scenes
 from jclip_lab.world.build import build_records
 from jclip_lab.world.datasets import Collator, ImageTextDataset, TaskMixer, TextPairDataset, TripletDataset
@@ -104,12 +106,12 @@ def test_task_mixer_batches_have_no_duplicate_keys_and_are_seeded(world, tokeniz
         batch = next(indices)
         assert len(batch) == 16
         assert len({data["image_text"].key(i) for i in batch}) == 16
-    first = next(iter(TaskMixer(data, 8, Collator(tokenizer, 24), seed=5)))
-    second = next(iter(TaskMixer(data, 8, Collator(tokenizer, 24), seed=5)))
+    first = next(iter(TaskMixer(data, 8, Collator(tokenizer, 24, CLIP_MEAN, CLIP_STD), seed=5)))
+    second = next(iter(TaskMixer(data, 8, Collator(tokenizer, 24, CLIP_MEAN, CLIP_STD), seed=5)))
     assert first["image_text"]["pixel_values"].shape == (8, 3, 32, 32)
     assert first["triplets"]["negative"]["input_ids"].shape[0] == 8
     assert first["pairs"]["a"]["input_ids"].equal(second["pairs"]["a"]["input_ids"])
-    skipped = next(TaskMixer(data, 8, Collator(tokenizer, 24), seed=5).iterate(skip=1))
-    stream = iter(TaskMixer(data, 8, Collator(tokenizer, 24), seed=5))
+    skipped = next(TaskMixer(data, 8, Collator(tokenizer, 24, CLIP_MEAN, CLIP_STD), seed=5).iterate(skip=1))
+    stream = iter(TaskMixer(data, 8, Collator(tokenizer, 24, CLIP_MEAN, CLIP_STD), seed=5))
     next(stream)
     assert skipped["pairs"]["b"]["input_ids"].equal(next(stream)["pairs"]["b"]["input_ids"])

@@ -7,10 +7,11 @@ In-batch negatives must be real negatives: two items of the same concept in one 
 apart, so the mixer never puts two items of the same ``key`` (the concept) in one batch.
 
 Example:
-    >>> world = load_world("tiny")                                                   # doctest: +SKIP
-    >>> data = {"image_text": ImageTextDataset(world, "train"), "text_pair": TextPairDataset(world, "train")}
-    >>> batches = TaskMixer(data, batch_size=32, collate=Collator(tokenizer, 32))     # doctest: +SKIP
-    >>> sorted(next(iter(batches)))                                                  # doctest: +SKIP
+    >>> world = load_world("tiny")                                     # doctest: +SKIP
+    >>> pairs = TextPairDataset(world, "train")                         # doctest: +SKIP
+    >>> data = {"image_text": ImageTextDataset(world, "train"), "text_pair": pairs}  # doctest: +SKIP
+    >>> batches = TaskMixer(data, batch_size=32, collate=list)         # doctest: +SKIP
+    >>> sorted(next(iter(batches)))                                    # doctest: +SKIP
     ['image_text', 'text_pair']
 """
 
@@ -28,20 +29,15 @@ from jclip_lab.world.build import check_sources
 from jclip_lab.world.languages import TEXT_LANGUAGES, TRANSFER_LANGUAGES, check_language
 from jclip_lab.world.world import World
 
-# OpenAI CLIP's pixel statistics, which EVA02 and jina-clip-v2 use too.
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 TEXT_FIELDS = ("text", "a", "b", "anchor", "positive", "negative")
 IMAGE_TEXT_LANGUAGES = tuple(lang for lang in TEXT_LANGUAGES if lang not in TRANSFER_LANGUAGES)
 
 
-def to_pixel_values(
-    images: np.ndarray, mean: Sequence[float] = CLIP_MEAN, std: Sequence[float] = CLIP_STD
-) -> torch.Tensor:
-    """``uint8`` images (B, H, W, 3) to normalised float pixels (B, 3, H, W), as the vision tower reads them.
+def to_pixel_values(images: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``uint8`` images (B, H, W, 3) to float pixels (B, 3, H, W) normalised with the model's ``mean`` and ``std``.
 
     Example:
-        >>> to_pixel_values(np.zeros((2, 8, 8, 3), dtype=np.uint8)).shape
+        >>> to_pixel_values(np.zeros((2, 8, 8, 3), dtype=np.uint8), (0.5,) * 3, (0.5,) * 3).shape
         torch.Size([2, 3, 8, 8])
     """
     pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
@@ -145,20 +141,31 @@ class TripletDataset(Dataset):
 class Collator:
     """Stack a list of items into tensors: ``pixels`` to ``pixel_values``, each text field to token ids and mask.
 
+    Pixels are normalised with the model's own statistics (``config.image_mean`` and ``config.image_std``), so
+    training sees exactly what ``encode_image`` feeds the model later.
+
     Example:
-        >>> batch = Collator(tokenizer, max_length=16)([{"a": "red circle", "b": "círculo rojo"}])  # doctest: +SKIP
-        >>> batch["a"]["input_ids"].shape                                                       # doctest: +SKIP
+        >>> collate = Collator(tokenizer, 16, model.config.image_mean, model.config.image_std)  # doctest: +SKIP
+        >>> collate([{"a": "red circle", "b": "círculo rojo"}])["a"]["input_ids"].shape       # doctest: +SKIP
         torch.Size([1, 4])
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, max_length: int) -> None:
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        max_length: int,
+        image_mean: Sequence[float],
+        image_std: Sequence[float],
+    ) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.image_mean, self.image_std = image_mean, image_std
 
     def __call__(self, items: list[dict]) -> dict:
         batch: dict = {}
         if "pixels" in items[0]:
-            batch["pixel_values"] = to_pixel_values(np.stack([item["pixels"] for item in items]))
+            pixels = np.stack([item["pixels"] for item in items])
+            batch["pixel_values"] = to_pixel_values(pixels, self.image_mean, self.image_std)
         for field in TEXT_FIELDS:
             if field in items[0]:
                 batch[field] = self.tokenizer(
