@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -327,9 +328,7 @@ def save_checkpoint(
     write_directory_atomically(out_dir / name, write)
     write_file_atomically(out_dir / CHECKPOINT_POINTER, lambda tmp: tmp.write_text(name))
     for old in sorted(out_dir.glob("checkpoint-*"))[:-2]:
-        for path in sorted(old.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        old.rmdir()
+        shutil.rmtree(old)
     return out_dir / name
 
 
@@ -400,7 +399,7 @@ def train(
     for stage_index in range(start_stage, len(stages)):
         stage = stages[stage_index]
         first_step = start_step if stage_index == start_stage else 0
-        model.config.image_size = stage.image_size
+        model.config.image_size = stage.image_size  # encode_image then defaults to the latest training resolution
         optimizer = make_optimizer(model, stage)
         if state is not None:
             optimizer.load_state_dict(state["optimizer"])
@@ -432,10 +431,7 @@ def train(
                 "step": len(history.steps),
                 "loss": sum(parts[t] * w for t, w in stage.tasks.items()),
             }
-            row |= {task: value for task, value in parts.items()} | {
-                "lr": optimizer.param_groups[0]["lr"],
-                "scale": model.get_logit_scale().item(),
-            }
+            row |= parts | {"lr": optimizer.param_groups[0]["lr"], "scale": model.get_logit_scale().item()}
             history.steps.append(row)
             bar.set_postfix({task: f"{value:.2f}" for task, value in parts.items()})
             done = step + 1

@@ -6,7 +6,5 @@ stored outputs will then differ where they depend on the profile).
 
 import os
 
-collect_ignore = ["build.py"]  # the authors' tool that executes notebooks, not a test
-
 os.environ.setdefault("JCLIP_PROFILE", "tiny")
 os.environ.setdefault("JCLIP_DEVICE", "cpu")
