@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from statistics import mean
@@ -22,6 +23,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 from jclip_lab.cache import write_directory_atomically
 from jclip_lab.world import World
 
+TOKENIZER_VERSION = 2  # bump when a change to this module changes the tokenizer trained on the same text
 # XLM-RoBERTa's special tokens: <s> starts a text (the "CLS"), </s> ends it.
 SPECIAL_TOKENS = {
     "cls_token": "<s>",
@@ -75,6 +77,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000) -> PreTrainedT
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
+    tokenizer = _canonical(tokenizer)
     cls, eos = SPECIAL_TOKENS["cls_token"], SPECIAL_TOKENS["eos_token"]
     tokenizer.post_processor = processors.TemplateProcessing(
         single=f"{cls} $A {eos}",
@@ -82,6 +85,32 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000) -> PreTrainedT
         special_tokens=[(cls, tokenizer.token_to_id(cls)), (eos, tokenizer.token_to_id(eos))],
     )
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
+
+
+def _canonical(tokenizer: Tokenizer) -> Tokenizer:
+    """The same tokenizer with its pieces in a reproducible order, so the same text always gets the same ids.
+
+    The Unigram trainer walks hash maps and sums floats in a varying order. Characters it must keep but did not
+    score come out in a random order, each with a made-up score just below the lowest real one (0.0001 apart),
+    and the ids of all pieces follow the scores. Here the scores are rounded to 6 decimals, that bottom block of
+    single characters shares one score, and pieces are numbered by (score, piece) after the special tokens, so
+    training twice on the same text gives the same tokenizer.
+    """
+    state = json.loads(tokenizer.to_str())
+    specials = list(SPECIAL_TOKENS.values())
+    ordered = sorted(
+        ((piece, score) for piece, score in state["model"]["vocab"] if piece not in specials), key=lambda item: -item[1]
+    )
+    start = len(ordered) - 1
+    while start > 0 and len(ordered[start - 1][0]) == 1 and ordered[start - 1][1] - ordered[start][1] < 1.0001e-4:
+        start -= 1
+    fallback = round(ordered[-1][1], 6) - 1.0
+    pieces = [(piece, round(score, 6)) for piece, score in ordered[:start]]
+    pieces += [(piece, fallback) for piece, _ in ordered[start:]]
+    pieces.sort(key=lambda item: (-item[1], item[0]))
+    state["model"]["vocab"] = [[piece, 0.0] for piece in specials] + [[piece, score] for piece, score in pieces]
+    state["model"]["unk_id"] = specials.index(SPECIAL_TOKENS["unk_token"])
+    return Tokenizer.from_str(json.dumps(state))
 
 
 def unknown_token_rate(tokenizer: PreTrainedTokenizerFast, texts: Iterable[str]) -> float:
@@ -139,7 +168,7 @@ def load_world_tokenizer(world: World, vocab_size: int | None = None) -> PreTrai
         4000
     """
     vocab_size = vocab_size or world.profile.vocab_size
-    directory = Path(world.directory) / f"tokenizer-{vocab_size}" if world.directory else None
+    directory = Path(world.directory) / f"tokenizer-v{TOKENIZER_VERSION}-{vocab_size}" if world.directory else None
     if directory is not None and (directory / "tokenizer.json").exists():
         return AutoTokenizer.from_pretrained(directory)
     tokenizer = train_tokenizer(world_texts(world), vocab_size)

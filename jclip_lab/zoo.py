@@ -37,12 +37,12 @@ from jclip_lab import __version__
 from jclip_lab.cache import cache_root, write_directory_atomically
 from jclip_lab.models import JClipModel
 from jclip_lab.profiles import Profile, get_profile, seed_everything
-from jclip_lab.tokenizer import load_world_tokenizer
+from jclip_lab.tokenizer import TOKENIZER_VERSION, load_world_tokenizer
 from jclip_lab.train import History, Stage, tiny_recipe, train
 from jclip_lab.world import load_world
 from jclip_lab.world.world import WORLD_VERSION
 
-ZOO_VERSION = 1  # bump when a change to training code changes what a recipe produces
+ZOO_VERSION = 2  # bump when a change to training code changes what a recipe produces
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def variant_directory(profile: Profile, variant: str, seed: int = 0) -> Path:
     """Where a variant's models are cached: ``<cache>/zoo/<profile>-<variant>-<hash of recipe and code>``."""
     recipe = _check_variant(variant)
     key = {
-        "version": [__version__, ZOO_VERSION, WORLD_VERSION],
+        "version": [__version__, ZOO_VERSION, WORLD_VERSION, TOKENIZER_VERSION],
         "profile": dataclasses.asdict(profile),
         "stages": [dataclasses.asdict(stage) for stage in recipe.stages(profile)],
         "start_from": str(variant_directory(profile, recipe.start_from[0], seed)) if recipe.start_from else None,

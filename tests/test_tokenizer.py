@@ -61,3 +61,10 @@ def test_empty_text_or_too_small_vocabulary_is_an_error():
         train_tokenizer(["", "  "])
     with pytest.raises(ValueError, match="cannot hold the 6 distinct characters"):
         train_tokenizer(["abc", "xyz"], vocab_size=8)
+
+
+def test_training_twice_gives_the_same_ids(texts_by_language):
+    texts = [t for texts in texts_by_language.values() for t in texts]
+    first, second = train_tokenizer(texts, vocab_size=1500), train_tokenizer(texts, vocab_size=1500)
+    assert first.get_vocab() == second.get_vocab()
+    assert first.backend_tokenizer.to_str() == second.backend_tokenizer.to_str()
