@@ -416,7 +416,8 @@ def train(
         else:  # every stage starts from its own seed, so a run does not depend on what ran before it
             seed_everything(hash_seed(seed, stage_index))
         model.train()
-        bar = tqdm(range(first_step, stage.steps), desc=stage.name, disable=not progress, leave=True)
+        # A bar redrawn at most every 2 s: in Jupyter each redraw is a message, and a flood of them can be dropped.
+        bar = tqdm(range(first_step, stage.steps), desc=stage.name, disable=not progress, mininterval=2.0)
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = stage.lr * lr_factor(step, stage)

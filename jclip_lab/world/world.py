@@ -121,7 +121,7 @@ class World:
 def render_all(images: list[dict], sizes: tuple[int, ...], progress: bool = False) -> dict[int, np.ndarray]:
     """Render every image record at every size: ``{size: uint8 array (N, size, size, 3)}``."""
     out = {size: np.empty((len(images), size, size, 3), dtype=np.uint8) for size in sizes}
-    for i, record in enumerate(tqdm(images, desc="rendering", disable=not progress, leave=False)):
+    for i, record in enumerate(tqdm(images, desc="rendering", disable=not progress, leave=False, mininterval=1.0)):
         for size, array in zip(sizes, render_image(record, sizes), strict=True):
             out[size][i] = array
     return out
