@@ -123,21 +123,26 @@ def load(
         ValueError: an unknown variant, or a stage the variant does not have.
     """
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    directory = variant_directory(profile, variant, seed)
-    stage_dir = _stage_directory(directory, stage, variant, profile)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(directory) + ".lock"):
-        if not directory.exists():
-            write_directory_atomically(directory, lambda tmp: _train_variant(tmp, profile, variant, seed, progress))
+    stage_dir = _stage_directory(variant_directory(profile, variant, seed), stage, variant, profile)  # checks first
+    _trained(profile, variant, seed, progress)
     return JClipModel.from_pretrained(stage_dir)
 
 
 def load_history(profile: Profile | str | None = None, variant: str = "canonical", seed: int = 0) -> History:
     """The training history of a zoo model (training it first if needed), for loss curves."""
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    load(profile, variant, seed=seed, progress=False)
-    path = variant_directory(profile, variant, seed) / "history.json"
-    return History(**json.loads(path.read_text()))
+    directory = _trained(profile, variant, seed, progress=False)
+    return History(**json.loads((directory / "history.json").read_text()))
+
+
+def _trained(profile: Profile, variant: str, seed: int, progress: bool) -> Path:
+    """The variant's cache folder, after training it there if it is not yet (one process at a time)."""
+    directory = variant_directory(profile, variant, seed)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(directory) + ".lock"):
+        if not directory.exists():
+            write_directory_atomically(directory, lambda tmp: _train_variant(tmp, profile, variant, seed, progress))
+    return directory
 
 
 def _train_variant(out: Path, profile: Profile, variant: str, seed: int, progress: bool) -> None:
