@@ -63,7 +63,8 @@ def _eval(args: argparse.Namespace) -> int:
     folder = Path(args.model)
     model = JClipModel.from_pretrained(folder / "final" if (folder / "final").is_dir() else folder)
     report = evaluate_world(model, load_world(args.profile, seed=args.seed), split=args.split)
-    print(report.table(subsets=None if args.per_language else ("all", "seen", "transfer", "en")))
+    summary = ("all", "seen", "transfer", "en", "scenes", "emoji", "flags", "digits", "country", "language", "currency")
+    print(report.table(subsets=None if args.per_language else summary))
     return 0
 
 
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``jclip-lab`` console script."""
     args = build_parser().parse_args(argv)
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # keep the terminal to the training bars and the results
     return args.run(args)
 
 
