@@ -10,7 +10,8 @@ Every metric comes with its *chance level* (what a random embedding scores), so 
 - Zero-shot classification: handwritten digits against number words in each language.
 - Chart retrieval: long descriptions to charts.
 - Hard-negative accuracy: does an image prefer its caption over the same caption with one attribute changed?
-- Matryoshka curves: any metric as a function of the truncated dimension.
+- Matryoshka curves: every function takes ``dim`` (truncate, then re-normalise);
+  ``jclip_lab.matryoshka.dimension_sweep`` sweeps it.
 
 ``evaluate_world`` runs them all on a world's test split and returns a tidy :class:`Report`. The same code
 evaluates the real jina-clip-v2, which has the same ``encode_*`` API.
@@ -25,7 +26,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -388,13 +389,3 @@ def evaluate_world(
     hard = [hard_negative_accuracy(embedder, scenes, lang, dim) for lang in languages]
     report.add("hard_negative", "all", "accuracy", _mean(hard), 0.5)
     return report
-
-
-def matryoshka_curve(metric: Callable[[int | None], float], dims: Sequence[int]) -> dict[int, float]:
-    """A metric as a function of the truncated dimension: ``{dim: metric(dim)}``.
-
-    Example:
-        >>> matryoshka_curve(lambda dim: dim / 128, [32, 128])
-        {32: 0.25, 128: 1.0}
-    """
-    return {dim: metric(dim) for dim in dims}
