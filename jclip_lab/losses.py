@@ -14,7 +14,7 @@ Example:
     >>> import torch
     >>> from jclip_lab.losses import clip_loss
     >>> image_embeds, text_embeds = torch.randn(8, 32), torch.randn(8, 32)
-    >>> clip_loss(image_embeds, text_embeds, logit_scale=1 / 0.07).shape
+    >>> clip_loss(image_embeds, text_embeds, scale=1 / 0.07).shape
     torch.Size([])
 """
 
@@ -113,15 +113,15 @@ def info_nce(queries: Tensor, keys: Tensor, scale: Tensor | float) -> Tensor:
     return F.cross_entropy(logits, targets)
 
 
-def clip_loss(image_embeds: Tensor, text_embeds: Tensor, logit_scale: Tensor | float) -> Tensor:
+def clip_loss(image_embeds: Tensor, text_embeds: Tensor, scale: Tensor | float) -> Tensor:
     """The CLIP loss: InfoNCE image-to-text and text-to-image, averaged, at the learned temperature.
 
     Args:
         image_embeds: ``(batch, dim)`` image embeddings; row ``i`` shows what text ``i`` says.
         text_embeds: ``(batch, dim)`` text embeddings.
-        logit_scale: the inverse temperature, *already exponentiated and clamped*: the model learns
-            ``log_scale`` (initialised at ``ln(1 / 0.07) = 2.6592``) and passes
-            ``log_scale.exp().clamp(max=100)``, a tensor so the gradient reaches it (a float also works).
+        scale: the inverse temperature ``1 / tau``, *already exponentiated*: the model learns ``logit_scale``
+            (initialised at ``ln(1 / 0.07) = 2.6592``) and passes ``logit_scale.exp()``, a tensor so the gradient
+            reaches it (a float also works).
 
     Returns:
         The mean of the two directions, a float32 scalar.
@@ -131,15 +131,15 @@ def clip_loss(image_embeds: Tensor, text_embeds: Tensor, logit_scale: Tensor | f
 
     Example:
         >>> images, texts = torch.randn(4, 8), torch.randn(4, 8)
-        >>> loss = clip_loss(images, texts, logit_scale=torch.tensor(1 / 0.07))
+        >>> loss = clip_loss(images, texts, scale=torch.tensor(1 / 0.07))
         >>> both_ways = (info_nce(images, texts, 1 / 0.07) + info_nce(texts, images, 1 / 0.07)) / 2
         >>> bool(torch.isclose(loss, both_ways))
         True
     """
     _check_embeddings(image_embeds=image_embeds, text_embeds=text_embeds)
     _check_same_batch(image_embeds=image_embeds, text_embeds=text_embeds)
-    image_to_text = info_nce(image_embeds, text_embeds, logit_scale)
-    text_to_image = info_nce(text_embeds, image_embeds, logit_scale)
+    image_to_text = info_nce(image_embeds, text_embeds, scale)
+    text_to_image = info_nce(text_embeds, image_embeds, scale)
     return (image_to_text + text_to_image) / 2
 
 
@@ -250,7 +250,7 @@ def matryoshka_loss(
         *embeddings: the ``(batch, dim)`` embeddings ``loss_fn`` takes, all sliced the same way.
         dims: increasing prefix sizes, each at most the embedding width.
         weights: one weight per dim (default 1 each).
-        **kwargs: passed to ``loss_fn`` unchanged (e.g. ``logit_scale`` or ``temperature``).
+        **kwargs: passed to ``loss_fn`` unchanged (e.g. ``scale`` or ``temperature``).
 
     Raises:
         ValueError: if ``dims`` is empty, not increasing, or exceeds the width; if ``weights`` has the wrong
@@ -258,7 +258,7 @@ def matryoshka_loss(
 
     Example:
         >>> images, texts = torch.randn(4, 8), torch.randn(4, 8)
-        >>> loss = matryoshka_loss(clip_loss, images, texts, dims=(4, 8), logit_scale=10.0)
+        >>> loss = matryoshka_loss(clip_loss, images, texts, dims=(4, 8), scale=10.0)
         >>> explicit = clip_loss(images[:, :4], texts[:, :4], 10.0) + clip_loss(images, texts, 10.0)
         >>> bool(torch.isclose(loss, explicit))
         True

@@ -155,7 +155,7 @@ def task_loss(model: JClipModel, task: str, embeddings: list[torch.Tensor], dims
     """
     temperature = model.config.text_temperature
     if task in IMAGE_TEXT_TASKS:
-        scale = model.get_logit_scale()
+        scale = model.get_scale()
 
         def loss_fn(image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
             return clip_loss(image, text, scale)
@@ -426,13 +426,13 @@ def train(
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
             optimizer.step()
             with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(model.config.logit_scale_max))
+                model.logit_scale.clamp_(0, model.config.logit_scale_max)
             row = {
                 "stage": stage.name,
                 "step": len(history.steps),
                 "loss": sum(parts[t] * w for t, w in stage.tasks.items()),
             }
-            row |= parts | {"lr": optimizer.param_groups[0]["lr"], "scale": model.get_logit_scale().item()}
+            row |= parts | {"lr": optimizer.param_groups[0]["lr"], "scale": model.get_scale().item()}
             history.steps.append(row)
             bar.set_postfix({task: f"{value:.2f}" for task, value in parts.items()})
             done = step + 1

@@ -96,7 +96,7 @@ def test_clip_loss_passes_gradient_to_the_learned_scale() -> None:
 def test_text_pair_loss_uses_its_temperature() -> None:
     a, b = randn(6, 8, seed=0), randn(6, 8, seed=1)
     torch.testing.assert_close(text_pair_loss(a, b, symmetric=False), info_nce(a, b, scale=20.0))
-    torch.testing.assert_close(text_pair_loss(a, b, temperature=0.1), clip_loss(a, b, logit_scale=10.0))
+    torch.testing.assert_close(text_pair_loss(a, b, temperature=0.1), clip_loss(a, b, scale=10.0))
 
 
 def test_triplet_loss_scores_anchors_against_positives_and_negatives() -> None:
@@ -140,8 +140,8 @@ def test_multi_task_loss_defaults_to_weight_one() -> None:
 
 def test_matryoshka_loss_is_the_sum_over_prefixes() -> None:
     images, texts = randn(6, 16, seed=0), randn(6, 16, seed=1)
-    loss = matryoshka_loss(clip_loss, images, texts, dims=(4, 8, 16), logit_scale=10.0)
-    explicit = sum(clip_loss(images[:, :d], texts[:, :d], logit_scale=10.0) for d in (4, 8, 16))
+    loss = matryoshka_loss(clip_loss, images, texts, dims=(4, 8, 16), scale=10.0)
+    explicit = sum(clip_loss(images[:, :d], texts[:, :d], scale=10.0) for d in (4, 8, 16))
     torch.testing.assert_close(loss, explicit)
 
 
@@ -180,7 +180,7 @@ def test_gradcheck_matryoshka_loss() -> None:
     images = randn(3, 6, seed=0, dtype=torch.float64).requires_grad_()
     texts = randn(3, 6, seed=1, dtype=torch.float64).requires_grad_()
     assert torch.autograd.gradcheck(
-        lambda x, y: matryoshka_loss(clip_loss, x, y, dims=(2, 4, 6), logit_scale=4.0), (images, texts)
+        lambda x, y: matryoshka_loss(clip_loss, x, y, dims=(2, 4, 6), scale=4.0), (images, texts)
     )
 
 
@@ -197,7 +197,7 @@ def test_losses_are_float32_and_finite_under_bf16_autocast() -> None:
             clip_loss(a_bf16, b_bf16, torch.tensor(1 / 0.07)),
             text_pair_loss(a_bf16, b_bf16),
             triplet_loss(a_bf16, b_bf16, c_bf16),
-            matryoshka_loss(clip_loss, a_bf16, b_bf16, dims=(4, 16), logit_scale=100.0),
+            matryoshka_loss(clip_loss, a_bf16, b_bf16, dims=(4, 16), scale=100.0),
         ]
         assert cosine_logits(a, b, 1.0).dtype == torch.float32  # float32 inputs are not cast down either
     for loss in results:
@@ -252,11 +252,23 @@ def test_bad_input_raises(loss_fn, args: tuple, match: str) -> None:
 )
 def test_matryoshka_bad_dims_raise(dims: tuple[int, ...], weights: tuple[float, ...] | None, match: str):
     with pytest.raises(ValueError, match=match):
-        matryoshka_loss(clip_loss, m(4, 8), m(4, 8), dims=dims, weights=weights, logit_scale=1.0)
+        matryoshka_loss(clip_loss, m(4, 8), m(4, 8), dims=dims, weights=weights, scale=1.0)
 
 
 def test_matryoshka_bad_embeddings_raise() -> None:
     with pytest.raises(ValueError, match=r"at least one embedding"):
-        matryoshka_loss(clip_loss, dims=(4,), logit_scale=1.0)
+        matryoshka_loss(clip_loss, dims=(4,), scale=1.0)
     with pytest.raises(ValueError, match=r"width.*embeddings\[0\] \(4, 8\), embeddings\[1\] \(4, 6\)"):
-        matryoshka_loss(clip_loss, m(4, 8), m(4, 6), dims=(4,), logit_scale=1.0)
+        matryoshka_loss(clip_loss, m(4, 8), m(4, 6), dims=(4,), scale=1.0)
+
+
+def test_the_learned_scale_keeps_its_gradient_at_the_cap() -> None:
+    from jclip_lab.models import JClipModel, config_preset
+
+    model = JClipModel(config_preset("tiny", vocab_size=10))
+    with torch.no_grad():
+        model.logit_scale.fill_(model.config.logit_scale_max)  # where the trainer's clamp leaves it: ln 100
+    images, texts = torch.randn(8, 16), torch.randn(8, 16)
+    clip_loss(images, texts, model.get_scale()).backward()
+    assert model.get_scale().item() == pytest.approx(100.0, rel=1e-6)
+    assert model.logit_scale.grad is not None and model.logit_scale.grad.abs().item() > 1e-6

@@ -69,7 +69,8 @@ class JClipConfig(PretrainedConfig):
         embed_dim: size of the shared embedding space both towers project into.
         matryoshka_dims: the prefix sizes the Matryoshka loss trains, ascending, the last one ``embed_dim``.
         logit_scale_init: initial value of the learned ``logit_scale`` (ln(1/0.07) = 2.6592, as CLIP).
-        logit_scale_max: the largest ``exp(logit_scale)`` used (100, as open_clip).
+        logit_scale_max: the largest ``logit_scale`` the trainer allows, ln(100) = 4.6052 (a scale of 100, as
+            open_clip).
         text_temperature: fixed temperature of the text-pair InfoNCE loss (0.05, as Jina's training code).
         task_instructions: prefixes ``encode_text(task=...)`` puts before each text.
         layer_norm_eps: LayerNorm epsilon.
@@ -107,7 +108,7 @@ class JClipConfig(PretrainedConfig):
         embed_dim: int = 128,
         matryoshka_dims: tuple[int, ...] = (16, 32, 64, 128),
         logit_scale_init: float = math.log(1 / 0.07),
-        logit_scale_max: float = 100.0,
+        logit_scale_max: float = math.log(100),
         text_temperature: float = 0.05,
         task_instructions: dict[str, str] | None = None,
         layer_norm_eps: float = 1e-5,

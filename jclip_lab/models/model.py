@@ -47,12 +47,12 @@ class JClipOutput(ModelOutput):
     Attributes:
         text_embeds: unnormalised projected text features ``(B, embed_dim)``, or None without text input.
         image_embeds: unnormalised projected image features ``(B, embed_dim)``, or None without image input.
-        logit_scale: ``exp(logit_scale)`` clamped at ``config.logit_scale_max``, a scalar.
+        scale: ``exp(logit_scale)``, the learned inverse temperature of the image-text loss, a scalar.
     """
 
     text_embeds: torch.Tensor | None = None
     image_embeds: torch.Tensor | None = None
-    logit_scale: torch.Tensor | None = None
+    scale: torch.Tensor | None = None
 
 
 class JClipModel(PreTrainedModel):
@@ -67,7 +67,7 @@ class JClipModel(PreTrainedModel):
         >>> ids = torch.randint(0, 100, (3, 8))
         >>> pixels = torch.randn(3, 3, 32, 32)
         >>> out = model(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels)
-        >>> out.text_embeds.shape, out.image_embeds.shape, round(out.logit_scale.item(), 2)
+        >>> out.text_embeds.shape, out.image_embeds.shape, round(out.scale.item(), 2)
         (torch.Size([3, 128]), torch.Size([3, 128]), 14.29)
     """
 
@@ -184,15 +184,20 @@ class JClipModel(PreTrainedModel):
         """
         return self.vision_projection(self.vision(pixel_values))
 
-    def get_logit_scale(self) -> torch.Tensor:
-        """``exp(logit_scale)``, the inverse temperature of the image-text loss, clamped at logit_scale_max.
+    def get_scale(self) -> torch.Tensor:
+        """``exp(logit_scale)``: the learned inverse temperature ``1 / tau`` of the image-text loss.
+
+        The model stores the log of the scale (``logit_scale``) so that the optimizer moves it multiplicatively
+        and it stays positive. The trainer clamps the stored ``logit_scale`` to ``[0, config.logit_scale_max]``
+        after each step (as open_clip does); the exponent itself is never clamped, since a clamp on a value
+        sitting at its cap passes no gradient and would freeze the temperature there.
 
         Example:
             >>> model = JClipModel(config_preset("tiny", vocab_size=10))
-            >>> round(model.get_logit_scale().item(), 2)  # 1 / 0.07
+            >>> round(model.get_scale().item(), 2)  # 1 / 0.07
             14.29
         """
-        return self.logit_scale.exp().clamp(max=self.config.logit_scale_max)
+        return self.logit_scale.exp()
 
     def forward(
         self,
@@ -200,11 +205,11 @@ class JClipModel(PreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         pixel_values: torch.Tensor | None = None,
     ) -> JClipOutput:
-        """Text features, image features (each when its input is given) and the clamped logit scale."""
+        """Text features, image features (each when its input is given) and the learned scale ``exp(logit_scale)``."""
         return JClipOutput(
             text_embeds=None if input_ids is None else self.get_text_features(input_ids, attention_mask),
             image_embeds=None if pixel_values is None else self.get_image_features(pixel_values),
-            logit_scale=self.get_logit_scale(),
+            scale=self.get_scale(),
         )
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
