@@ -1,7 +1,9 @@
 """The lab's disk cache: where generated worlds, tokenizers and trained models live, and how they are written.
 
 Everything is written to a temporary folder first and renamed into place, so a reader never sees half a folder,
-and two processes asking for the same thing at once both end up with one complete copy.
+and two processes asking for the same thing at once both end up with one complete copy. A temporary folder is
+named after the process writing it (``.<name>-<pid>-<random>``), so one left behind by a killed process is
+recognised and removed by :func:`remove_stale_temporaries`.
 
 Example:
     >>> import tempfile
@@ -19,7 +21,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from jclip_lab.optional import require
+import platformdirs
 
 CACHE_ENV_VAR = "JCLIP_CACHE"
 
@@ -33,7 +35,6 @@ def cache_root() -> Path:
     """
     if os.environ.get(CACHE_ENV_VAR):
         return Path(os.environ[CACHE_ENV_VAR])
-    platformdirs = require("platformdirs", "platformdirs", "the default cache folder")
     return Path(platformdirs.user_cache_dir("jclip_lab"))
 
 
@@ -45,7 +46,7 @@ def write_directory_atomically(directory: Path, write: Callable[[Path], object])
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}-"))
+    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}-{os.getpid()}-"))
     try:
         write(tmp)
         os.rename(tmp, directory)
@@ -60,7 +61,7 @@ def write_file_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then replace ``path`` with it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-{os.getpid()}-", suffix=path.suffix)
     os.close(fd)
     try:
         write(Path(tmp))
@@ -68,3 +69,37 @@ def write_file_atomically(path: Path, write: Callable[[Path], object]) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporary files and folders in ``folder`` whose writing process is gone (killed mid-write).
+
+    Temporaries of processes still running are left alone: they may be writing right now.
+
+    Returns:
+        The paths removed.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> (folder / ".world-999999999-abc").mkdir()            # a pid no process has
+        >>> [p.name for p in remove_stale_temporaries(folder)]
+        ['.world-999999999-abc']
+    """
+    removed = []
+    for path in Path(folder).glob(".*-*-*") if Path(folder).is_dir() else ():
+        pid = path.name.split("-")[-2]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            removed.append(path)
+    return removed

@@ -41,7 +41,7 @@ def _train(args: argparse.Namespace) -> int:
     from jclip_lab.models import JClipModel
     from jclip_lab.profiles import get_profile, seed_everything
     from jclip_lab.tokenizer import load_world_tokenizer
-    from jclip_lab.train import tiny_recipe, train
+    from jclip_lab.train import three_stage_recipe, train
     from jclip_lab.world import load_world
 
     profile = get_profile(args.profile)
@@ -49,7 +49,9 @@ def _train(args: argparse.Namespace) -> int:
     seed_everything(args.seed)
     model = JClipModel.from_preset(profile.model, tokenizer=load_world_tokenizer(world))
     start = time.perf_counter()
-    train(model, world, tiny_recipe(profile), seed=args.seed, out_dir=args.out, resume=args.resume)
+    stages = three_stage_recipe(profile)
+    train(model, world, stages, seed=args.seed, out_dir=args.out, resume=args.resume)
+    model.config.image_size = stages[-1].image_size  # encode_image's default: the resolution it was trained at
     model.save_pretrained(Path(args.out) / "final")
     print(f"trained in {time.perf_counter() - start:.0f} s; model saved in {Path(args.out) / 'final'}")
     return 0

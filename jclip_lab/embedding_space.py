@@ -24,11 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from jclip_lab.evaluate import Embedder, retrieval_metrics
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
-
+from jclip_lab.similarity import cosine_matrix, truncate
 
 # ---------------------------------------------------------------- points and projections
 
@@ -59,9 +55,9 @@ def collect_points(
     """Each image of ``indices``, then its caption in each of ``languages``, embedded and labelled.
 
     Example:
-        >>> digits = world.select("digits", "test")[:5]                             # doctest: +SKIP
-        >>> points = collect_points(Embedder(model, world), digits, ["en", "ja"])  # doctest: +SKIP
-        >>> len(points.modality), points.language[:3]                               # doctest: +SKIP
+        >>> digits = world.select("digits", "test")[:5]
+        >>> points = collect_points(Embedder(model, world), digits, ["en", "ja"])
+        >>> len(points.modality), points.language[:3]
         (15, ['image', 'image', 'image'])
     """
     records = [embedder.world.images[i] for i in indices]
@@ -114,7 +110,7 @@ def modality_gap(images: np.ndarray, texts: np.ndarray) -> float:
         >>> modality_gap(np.array([[1.0, 0.0]]), np.array([[1.0, 0.0]]))
         0.0
     """
-    return float(np.linalg.norm(_unit(images).mean(axis=0) - _unit(texts).mean(axis=0)))
+    return float(np.linalg.norm(truncate(images).mean(axis=0) - truncate(texts).mean(axis=0)))
 
 
 def paired_embeddings(
@@ -126,9 +122,9 @@ def paired_embeddings(
         ``(images (N, D), texts (N * len(languages), D))``.
 
     Example:
-        >>> images, texts = paired_embeddings(embedder, world.select("emoji", "test"), ["en", "de"])  # doctest: +SKIP
-        >>> modality_gap(images, texts)                                                              # doctest: +SKIP
-        0.41
+        >>> images, texts = paired_embeddings(Embedder(model, world), world.select("emoji", "test"), ["en", "de"])
+        >>> texts.shape[0] == 2 * images.shape[0]
+        True
     """
     texts = [embedder.texts(embedder.world.captions(list(indices), lang)) for lang in languages]
     return embedder.images(indices), np.concatenate(texts)
@@ -150,8 +146,9 @@ def translation_matrix(
         between a caption in A and its translation in B. The diagonals are 1 by construction.
 
     Example:
-        >>> scenes = world.select("scenes", "test")                                # doctest: +SKIP
-        >>> accuracy, cosine = translation_matrix(embedder, scenes, ["en", "ja"])  # doctest: +SKIP
+        >>> accuracy, cosine = translation_matrix(Embedder(model, world), world.select("scenes", "test"), ["en", "ja"])
+        >>> accuracy.shape, float(accuracy[0, 0])
+        ((2, 2), 1.0)
     """
     world = embedder.world
     concepts = list({tuple(world.images[i]["short"][lang] for lang in languages): i for i in indices}.values())
@@ -169,7 +166,7 @@ def translation_matrix(
     for a, lang_a in enumerate(languages):
         for b, lang_b in enumerate(languages):
             if a != b:
-                scores = vectors[lang_a] @ vectors[lang_b].T
+                scores = cosine_matrix(vectors[lang_a], vectors[lang_b])
                 accuracy[a, b] = retrieval_metrics(scores, relevant[lang_b], ks=(1,))["R@1"]
                 cosine[a, b] = float(np.mean(np.diag(scores)))
     return accuracy, cosine
@@ -185,18 +182,19 @@ def nearest_captions(
 
     Returns:
         One row per language: ``[language, caption, cosine, correct]`` where ``correct`` says whether the caption
-        is the image's own; ready for :func:`~jclip_lab.viz.format_table`.
+        is the image's own; ready for :func:`~jclip_lab.tables.format_table`.
 
     Example:
-        >>> rows = nearest_captions(embedder, 12, world.select("scenes", "test"), ["en", "ja"])  # doctest: +SKIP
-        >>> rows[0]                                                                                # doctest: +SKIP
-        ['en', 'red circle and blue heart', 0.81, True]
+        >>> scenes = world.select("scenes", "test")
+        >>> rows = nearest_captions(Embedder(model, world), scenes[0], scenes, ["en", "ja"])
+        >>> [row[0] for row in rows], len(rows[0])
+        (['en', 'ja'], 4)
     """
     world, image_vector = embedder.world, embedder.images([image])[0]
     rows = []
     for lang in languages:
         captions = list(dict.fromkeys(world.captions(list(indices), lang)))
-        scores = embedder.texts(captions) @ image_vector
+        scores = cosine_matrix(embedder.texts(captions), image_vector[None])[:, 0]
         best = int(np.argmax(scores))
         rows.append([lang, captions[best], float(scores[best]), captions[best] == world.images[image]["short"][lang]])
     return rows

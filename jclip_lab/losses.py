@@ -76,7 +76,7 @@ def cosine_logits(queries: Tensor, keys: Tensor, scale: Tensor | float) -> Tenso
     with torch.autocast(queries.device.type, enabled=False):
         queries = F.normalize(queries.to(torch.promote_types(queries.dtype, torch.float32)), dim=-1)
         keys = F.normalize(keys.to(torch.promote_types(keys.dtype, torch.float32)), dim=-1)
-        return scale * queries @ keys.T
+        return scale * queries @ keys.T  # cos(q, k) = q . k / (|q| |k|), on unit vectors a dot product
 
 
 def info_nce(queries: Tensor, keys: Tensor, scale: Tensor | float) -> Tensor:
@@ -108,8 +108,9 @@ def info_nce(queries: Tensor, keys: Tensor, scale: Tensor | float) -> Tensor:
     if keys.shape[0] < queries.shape[0]:
         shapes = _shapes({"queries": queries, "keys": keys})
         raise ValueError(f"Need at least one key (the positive) per query; got {shapes}.")
-    logits = cosine_logits(queries, keys, scale)
-    targets = torch.arange(queries.shape[0], device=queries.device)
+    logits = cosine_logits(queries, keys, scale)  # logits[i, j] = s * cos(q_i, k_j)
+    targets = torch.arange(queries.shape[0], device=queries.device)  # the positive of query i is key i
+    # L = -1/B sum_i log( exp(logits[i, i]) / sum_j exp(logits[i, j]) )
     return F.cross_entropy(logits, targets)
 
 
@@ -143,59 +144,96 @@ def clip_loss(image_embeds: Tensor, text_embeds: Tensor, scale: Tensor | float) 
     return (image_to_text + text_to_image) / 2
 
 
-def text_pair_loss(a: Tensor, b: Tensor, temperature: float = 0.05, symmetric: bool = True) -> Tensor:
+def _combine(forward: Tensor, backward: Tensor, directions: str) -> Tensor:
+    """Two directions of a loss, averaged (``"mean"``) or added (``"sum"``)."""
+    if directions not in ("mean", "sum"):
+        raise ValueError(f"directions must be 'mean' or 'sum'; got {directions!r}.")
+    total = forward + backward
+    return total / 2 if directions == "mean" else total
+
+
+def text_pair_loss(
+    a: Tensor, b: Tensor, temperature: float = 0.05, symmetric: bool = True, directions: str = "mean"
+) -> Tensor:
     """InfoNCE for text pairs (query-document, sentence-translation) at its own fixed temperature.
 
     jina-clip trains text pairs at ``temperature = 0.05`` (scale 20), apart from the learned image-text scale.
+    Both directions count (``a -> b`` and ``b -> a``). The papers *add* them (jina-clip-v1, arXiv:2405.20204,
+    section 4.2, Eq. 1: "we sum the loss in both directions"; jina-embeddings-v3, arXiv:2409.10173, Eq. 1);
+    Jina's training code (github.com/jina-ai/jina-openclip, ``loss/pairs.py``) and open_clip's ``ClipLoss``
+    *average* them. The two differ by a factor of 2, i.e. by the task's weight; the lab averages, like
+    :func:`clip_loss`, so every task's loss is on the same scale.
 
     Args:
         a: ``(batch, dim)`` embeddings of the first texts (e.g. queries).
         b: ``(batch, dim)`` embeddings of their partners (e.g. documents).
         temperature: ``tau``; the logits are ``cos / tau``.
-        symmetric: average the ``a -> b`` and ``b -> a`` directions; if False only ``a -> b``.
+        symmetric: count both directions; if False only ``a -> b``.
+        directions: ``"mean"`` averages the two directions, ``"sum"`` adds them (as the papers write it).
 
     Raises:
-        ValueError: on non-2-D or empty inputs, mismatched shapes, or a non-positive temperature.
+        ValueError: on non-2-D or empty inputs, mismatched shapes, a non-positive temperature, or an unknown
+            ``directions``.
 
     Example:
         >>> a, b = torch.randn(4, 8), torch.randn(4, 8)
         >>> bool(torch.isclose(text_pair_loss(a, b, symmetric=False), info_nce(a, b, scale=20.0)))
         True
+        >>> bool(torch.isclose(text_pair_loss(a, b, directions="sum"), 2 * text_pair_loss(a, b)))
+        True
     """
     _check_embeddings(a=a, b=b)
     _check_same_batch(a=a, b=b)
     _check_temperature(temperature)
-    loss = info_nce(a, b, 1 / temperature)
-    if symmetric:
-        loss = (loss + info_nce(b, a, 1 / temperature)) / 2
-    return loss
+    forward = info_nce(a, b, 1 / temperature)
+    return _combine(forward, info_nce(b, a, 1 / temperature), directions) if symmetric else forward
 
 
-def triplet_loss(anchors: Tensor, positives: Tensor, negatives: Tensor, temperature: float = 0.05) -> Tensor:
+def triplet_loss(
+    anchors: Tensor,
+    positives: Tensor,
+    negatives: Tensor,
+    temperature: float = 0.05,
+    bidirectional: bool = True,
+    directions: str = "mean",
+) -> Tensor:
     """InfoNCE with hard negatives: each anchor must pick its positive among all positives and all negatives.
 
     The negatives add columns to the logits: anchor ``i`` is scored against ``[positives; negatives]``, so
-    every hard negative in the batch competes with every positive (one direction, anchor -> candidates).
+    every hard negative in the batch competes with every positive. With ``bidirectional`` (the default), each
+    positive must also pick its anchor among all anchors, *without* the negatives: this is jina-clip-v1's
+    ``L_nce+`` (arXiv:2405.20204, section 4.2, Eq. 2, "bidirectional but incorporates additional negatives when
+    pairing queries with passages"), from jina-embeddings-v2 (arXiv:2310.19923) and v3 (arXiv:2409.10173, Eq. 3).
+    Jina's public training code defaults to the one-way loss (``bidirectional=False``), so both are offered.
 
     Args:
         anchors: ``(batch, dim)`` embeddings (e.g. queries).
         positives: ``(batch, dim)``; row ``i`` matches anchor ``i``.
         negatives: ``(n_negatives, dim)`` hard negatives (usually one per anchor); none matches any anchor.
         temperature: ``tau``; the logits are ``cos / tau``.
+        bidirectional: add the reverse positive -> anchor term (the papers' choice).
+        directions: ``"mean"`` averages the two terms, ``"sum"`` adds them (see :func:`text_pair_loss`).
 
     Raises:
-        ValueError: on non-2-D or empty inputs, mismatched shapes, or a non-positive temperature.
+        ValueError: on non-2-D or empty inputs, mismatched shapes, a non-positive temperature, or an unknown
+            ``directions``.
 
     Example:
         >>> anchors, positives, negatives = torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 8)
-        >>> loss = triplet_loss(anchors, positives, negatives)
-        >>> bool(torch.isclose(loss, info_nce(anchors, torch.cat([positives, negatives]), scale=20.0)))
+        >>> one_way = triplet_loss(anchors, positives, negatives, bidirectional=False)
+        >>> bool(torch.isclose(one_way, info_nce(anchors, torch.cat([positives, negatives]), scale=20.0)))
+        True
+        >>> both = (one_way + info_nce(positives, anchors, scale=20.0)) / 2
+        >>> bool(torch.isclose(triplet_loss(anchors, positives, negatives), both))
         True
     """
     _check_embeddings(anchors=anchors, positives=positives, negatives=negatives)
     _check_same_batch(anchors=anchors, positives=positives)
     _check_temperature(temperature)
-    return info_nce(anchors, torch.cat([positives, negatives]), 1 / temperature)
+    forward = info_nce(anchors, torch.cat([positives, negatives]), 1 / temperature)
+    if not bidirectional:
+        return forward
+    return _combine(forward, info_nce(positives, anchors, 1 / temperature), directions)
 
 
 def multi_task_loss(

@@ -9,21 +9,18 @@ Example:
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import matplotlib
-import torch
 import transformers
 
-from jclip_lab.profiles import Profile, get_device, get_profile, seed_everything
+from jclip_lab.profiles import Profile, get_device, get_profile, seed_everything, set_threads
 
 
 def setup(seed: int = 0, verbose: bool = True) -> Profile:
     """Choose the profile (``$JCLIP_PROFILE`` or the hardware), seed everything and set quiet, readable defaults.
 
-    ``$JCLIP_THREADS`` sets torch's CPU threads (by default torch uses one per core; on a busy machine one
-    thread can be much faster than two: measure).
+    ``$JCLIP_THREADS`` sets torch's CPU threads (see :func:`~jclip_lab.profiles.set_threads`).
 
     Args:
         seed: seed for Python, NumPy and torch.
@@ -34,8 +31,7 @@ def setup(seed: int = 0, verbose: bool = True) -> Profile:
     """
     profile = get_profile()
     seed_everything(seed)
-    if os.environ.get("JCLIP_THREADS"):
-        torch.set_num_threads(int(os.environ["JCLIP_THREADS"]))
+    set_threads()
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*TqdmWarning.*")
     matplotlib.rcParams.update({"figure.dpi": 90, "axes.spines.top": False, "axes.spines.right": False})

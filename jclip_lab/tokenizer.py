@@ -148,9 +148,9 @@ def world_texts(world: World) -> list[str]:
     """Every distinct text of the world: captions (short, long, hard negatives), text pairs, triplets, STS pairs.
 
     Example:
-        >>> texts = world_texts(load_world("tiny"))     # doctest: +SKIP
-        >>> len(texts) > 10_000                         # doctest: +SKIP
-        True
+        >>> texts = world_texts(world)
+        >>> "red circle" in texts, len(texts) > 1000
+        (True, True)
     """
     texts = {t for r in world.images for key in ("short", "long", "negative") for t in r.get(key, {}).values()}
     texts |= {p[k] for p in world.text_pairs for k in ("a", "b")}
@@ -163,9 +163,11 @@ def load_world_tokenizer(world: World, vocab_size: int | None = None) -> PreTrai
     """The tokenizer of ``world`` (``vocab_size`` defaults to the profile's), trained once and cached beside it.
 
     Example:
-        >>> tokenizer = load_world_tokenizer(load_world("tiny"))    # doctest: +SKIP
-        >>> len(tokenizer)                                          # doctest: +SKIP
-        4000
+        >>> from jclip_lab.world import World
+        >>> few = World(world.images[:20], [], [], [], world.profile, seed=0)  # 20 images' captions, no cache folder
+        >>> tokenizer = load_world_tokenizer(few, vocab_size=2000)  # a world with a folder caches it there
+        >>> len(tokenizer) <= 2000, tokenizer("red circle")["input_ids"][0] == tokenizer.cls_token_id
+        (True, True)
     """
     vocab_size = vocab_size or world.profile.vocab_size
     directory = Path(world.directory) / f"tokenizer-v{TOKENIZER_VERSION}-{vocab_size}" if world.directory else None

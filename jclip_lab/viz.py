@@ -1,18 +1,15 @@
 """Pictures, tables and widgets for the notebooks.
 
-Galleries (:func:`show_images`), aligned text tables (:func:`format_table`), Matryoshka curves
-(:func:`plot_dimension_curves`), 2-D maps of the embedding space (:func:`plot_projection`), labelled heatmaps
+Galleries (:func:`show_images`), Matryoshka curves (:func:`plot_dimension_curves`), the image search at one
+prefix length (:func:`show_search`), 2-D maps of the embedding space (:func:`plot_projection`), labelled heatmaps
 (:func:`plot_heatmap`) and a query panel of ipywidgets (:func:`query_panel`) that works in JupyterLab and Colab.
+Text tables are in :mod:`jclip_lab.tables`.
 
 Figures label things in English and with language codes (matplotlib's default fonts cannot shape every script);
 text in other scripts is printed, where the browser renders every script correctly.
 
 Example:
-    >>> print(format_table([["en", 3], ["ja", 12]], headers=["language", "tokens"]))
-    language  tokens
-    --------  ------
-    en             3
-    ja            12
+    >>> fig = show_images([np.zeros((8, 8, 3), np.uint8)], ["black"]); plt.close(fig)
 """
 
 from __future__ import annotations
@@ -32,19 +29,23 @@ def show_images(
     size: float = 1.3,
     suptitle: str | None = None,
 ) -> plt.Figure:
-    """Draw images in a grid, each with an optional title beneath (wrapped to two short lines); returns the figure.
+    """Draw images in a grid, each with an optional title beneath; returns the figure.
+
+    Each line of a title is wrapped to lines of 22 characters, at most three of them (longer text ends in "…"),
+    so a short first line (a score) is never lost to a long second one (a caption).
 
     Example:
         >>> fig = show_images([np.zeros((8, 8, 3), np.uint8)] * 3, ["a", "b", "c"]); plt.close(fig)
     """
     nrows = -(-len(images) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.45)), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.6)), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, (ax, image) in enumerate(zip(axes.flat, images, strict=False)):
         ax.imshow(image, interpolation="nearest")
         if titles is not None:
-            title = textwrap.fill(textwrap.shorten(titles[i], 44, placeholder="…"), 22)
+            lines = [wrapped for line in titles[i].split("\n") for wrapped in textwrap.wrap(line, 22) or [""]]
+            title = "\n".join(lines[:3]) + ("…" if len(lines) > 3 else "")
             ax.set_title(title, fontsize=7, y=-0.05, va="top")
     if suptitle:
         fig.suptitle(suptitle)
@@ -52,67 +53,99 @@ def show_images(
     return fig
 
 
-def format_table(rows: Sequence[Sequence[object]], headers: Sequence[str], floats: str = ".3f") -> str:
-    """Rows as an aligned plain-text table: text left-aligned, numbers right-aligned, floats with ``floats``.
-
-    Example:
-        >>> print(format_table([["R@1", 0.51234]], ["metric", "value"]))
-        metric  value
-        ------  -----
-        R@1     0.512
-    """
-
-    def cell(value: object) -> str:
-        return format(value, floats) if isinstance(value, float) else str(value)
-
-    text = [[cell(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in text)) for i, h in enumerate(headers)]
-    numeric = [all(isinstance(row[i], (int, float)) for row in rows) for i in range(len(headers))]
-
-    def line(values: Sequence[str]) -> str:
-        cells = (v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True))
-        return "  ".join(cells).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in text)])
-
-
 def plot_dimension_curves(
     curves: Mapping[str, Mapping[int, float]],
     metric: str = "R@1",
     chance: float | None = None,
-    trained_dims: Sequence[int] | None = None,
+    matryoshka_dims: Sequence[int] | None = None,
+    marker_at: int | None = None,
+    axes: Sequence[plt.Axes] | None = None,
 ) -> plt.Figure:
     """Two panels: ``metric`` against the truncated dimension, and its retention (value / value at full width).
 
     Args:
-        curves: model name -> ``{dim: metric at dim}``.
+        curves: model name -> ``{truncate_dim: metric there}``.
         metric: the metric's name, for the axis labels.
         chance: the metric of a random ranking, drawn as a dashed line.
-        trained_dims: the Matryoshka dims; prefixes below the smallest are shaded as untrained.
+        matryoshka_dims: the trained prefix lengths; prefixes below the smallest are shaded as untrained.
+        marker_at: a prefix length to mark on both panels (the slider's position).
+        axes: two axes to draw into (default: a new figure).
 
     Example:
-        >>> fig = plot_dimension_curves({"a": {8: 0.1, 16: 0.2, 64: 0.4}}, chance=0.01, trained_dims=(16, 64))
+        >>> fig = plot_dimension_curves({"a": {8: 0.1, 16: 0.2, 64: 0.4}}, chance=0.01, matryoshka_dims=(16, 64),
+        ...                             marker_at=16)
         >>> plt.close(fig)
     """
-    fig, (quality, kept) = plt.subplots(1, 2, figsize=(10, 3.6))
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    quality, kept = axes
     for (name, curve), marker in zip(curves.items(), "osD^v<>", strict=False):
         dims = sorted(curve)
         quality.plot(dims, [curve[d] for d in dims], marker=marker, label=name)
         kept.plot(dims, [100 * curve[d] / curve[dims[-1]] for d in dims], marker=marker, label=name)
+        if marker_at in curve:
+            quality.plot([marker_at], [curve[marker_at]], "o", ms=12, mfc="none", mec="tab:red", mew=2)
+            kept.plot([marker_at], [100 * curve[marker_at] / curve[dims[-1]]], "o", ms=12, mfc="none", mec="tab:red",
+                      mew=2)  # fmt: skip
     if chance is not None:
         quality.axhline(chance, color="gray", ls="--", lw=1, label="chance")
     for ax in (quality, kept):
-        if trained_dims is not None and dims[0] < min(trained_dims):
-            ax.axvspan(dims[0] / 1.2, min(trained_dims) / 1.2, color="0.92", zorder=0)
+        if matryoshka_dims is not None and dims[0] < min(matryoshka_dims):
+            ax.axvspan(dims[0] / 1.2, min(matryoshka_dims) / 1.2, color="0.92", zorder=0)
             ax.text(dims[0], 0.97, "untrained\nprefixes", transform=ax.get_xaxis_transform(), fontsize=7, va="top")
+        if marker_at is not None:
+            ax.axvline(marker_at, color="tab:red", lw=1, alpha=0.5)
         ax.set_xscale("log", base=2)
         ax.set_xticks(dims, [str(d) for d in dims])
         ax.set_xlabel("embedding dimension (prefix)")
     quality.set(ylabel=f"text-to-image {metric}", title=f"{metric} at each prefix", ylim=(0, None))
     kept.set(ylabel=f"% of full-width {metric}", title="Retention", ylim=(0, 105))
     quality.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    quality.figure.tight_layout()
+    return quality.figure
+
+
+def show_search(search, query: str, truncate_dim: int | None = None, k: int = 8, size: int = 48) -> dict:
+    """Show an :class:`~jclip_lab.matryoshka.ImageSearch` view: its numbers, the top-k images, and where the
+    prefix sits on the quality curve; return the view.
+
+    Prints the query, the prefix length with the benchmark there ("keeps X% of full-width R@5"), the index size
+    and the search time; draws the top-k images, each with its cosine on the first line and its English caption
+    beneath; with a sweep, draws the R@5 and retention curves with the current prefix marked.
+
+    Example:
+        >>> from jclip_lab.evaluate import Embedder
+        >>> from jclip_lab.matryoshka import ImageSearch
+        >>> search = ImageSearch(Embedder(model, world), world.select("scenes", "test"), (16, 128), timing_vectors=0)
+        >>> view = show_search(search, "red circle", truncate_dim=16, k=2); plt.close("all")
+        query: red circle | dim 16
+        index per million vectors: 64 MB float32 | 32 MB float16 | 16 MB int8
+    """
+    view = search.view(query, truncate_dim, k)
+    sizes = view["mb_per_million"]
+    lines = [f"query: {query} | dim {view['truncate_dim']}"]
+    if view["R@5"] is not None:
+        lines.append(
+            f"test scenes (mean over languages): R@1 {view['R@1']:.3f}, R@5 {view['R@5']:.3f}, keeps "
+            f"{100 * view['R@5 kept']:.0f}% of full-width R@5"
+        )
+    lines.append(
+        f"index per million vectors: {sizes['float32']:,.0f} MB float32 | {sizes['float16']:,.0f} MB float16 | "
+        f"{sizes['int8']:,.0f} MB int8"
+    )
+    if view["ms_per_query"] is not None:
+        lines.append(f"search: {view['ms_per_query']:.2f} ms per query over {search.timing_vectors:,} vectors")
+    print(*lines, sep="\n")
+    world = search.embedder.world
+    titles = [f"{score:.2f}\n{world.images[i]['short']['en']}" for i, score in zip(view["top_k"], view["scores"],
+                                                                                     strict=True)]  # fmt: skip
+    show_images([world.image(i, size) for i in view["top_k"]], titles, ncols=min(k, 8), size=1.4)
+    if search.sweep is not None:
+        _, axes = plt.subplots(1, 2, figsize=(8, 2.6))
+        plot_dimension_curves({"R@5": search.sweep.curve("R@5")}, "R@5", search.sweep.chance["R@5"],
+                              search.matryoshka_dims, marker_at=view["truncate_dim"], axes=axes)  # fmt: skip
+    plt.show()
+    return view
 
 
 def plot_projection(
@@ -178,30 +211,48 @@ def plot_heatmap(
     return ax
 
 
+class Panel:
+    """A widget panel whose plain-text form says what it is, where a notebook is read without a running kernel.
+
+    Jupyter stores a widget's output as a reference to live widget state plus a text fallback; viewers without the
+    state (GitHub, nbviewer, a notebook not yet run) show the fallback, by default a long ``VBox(children=...)``.
+    """
+
+    def __init__(self, box, description: str) -> None:
+        self.box, self.description = box, description
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        bundle = self.box._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = f"[{self.description}: run the notebook to use it]"
+        return bundle
+
+
 def query_panel(
     render: Callable[..., None],
     query: str,
-    dims: Sequence[int] | None = None,
+    truncate_dims: Sequence[int] | None = None,
     k: int = 8,
-):
-    """An ipywidgets panel: a query box, a top-k slider and (with ``dims``) a dimension slider over ``dims``.
+) -> Panel:
+    """An ipywidgets panel: a query box, a top-k slider and (with ``truncate_dims``) a dimension slider.
 
-    Every change calls ``render(query=..., k=...)`` (and ``dim=...``) and shows what it prints and plots below
-    the controls. Works in JupyterLab and in Colab (ipywidgets 8; Colab needs its custom widget manager, which
-    this turns on).
+    Every change calls ``render(query=..., k=...)`` (and ``truncate_dim=...``) and shows what it prints and plots
+    below the controls. Works in JupyterLab and in Colab (ipywidgets 8; Colab needs its custom widget manager,
+    which this turns on).
 
     Args:
-        render: draws the view for the current values (e.g. ``ImageSearch.show``).
+        render: draws the view for the current values (e.g. a call of :func:`show_search`).
         query: the initial query; type any language.
-        dims: the choices of the dimension slider (the trained Matryoshka dims); None for no slider.
+        truncate_dims: the choices of the dimension slider (the trained Matryoshka dims); None for no slider.
         k: the initial number of results.
 
     Returns:
-        The panel (an ``ipywidgets.VBox``); display it as a cell's last expression.
+        The panel; display it as a cell's last expression.
 
     Example:
-        >>> panel = query_panel(lambda query, k, dim: None, "red circle", dims=[32, 64])  # doctest: +SKIP
-        >>> [type(c).__name__ for c in panel.children[0].children]                       # doctest: +SKIP
+        >>> import contextlib, io
+        >>> with contextlib.redirect_stdout(io.StringIO()):  # outside Jupyter the first view prints to stdout
+        ...     panel = query_panel(lambda query, k, truncate_dim: None, "red circle", truncate_dims=[32, 64])
+        >>> [type(c).__name__ for c in panel.box.children[0].children]
         ['Text', 'IntSlider', 'SelectionSlider']
     """
     import ipywidgets as widgets
@@ -215,6 +266,9 @@ def query_panel(
         "query": widgets.Text(value=query, description="query", continuous_update=False, style=style),
         "k": widgets.IntSlider(value=k, min=1, max=16, description="top k", style=style),
     }
-    if dims is not None:
-        controls["dim"] = widgets.SelectionSlider(options=list(dims), value=max(dims), description="dim", style=style)
-    return widgets.VBox([widgets.HBox(list(controls.values())), widgets.interactive_output(render, controls)])
+    if truncate_dims is not None:
+        controls["truncate_dim"] = widgets.SelectionSlider(
+            options=list(truncate_dims), value=max(truncate_dims), description="dim", style=style
+        )
+    box = widgets.VBox([widgets.HBox(list(controls.values())), widgets.interactive_output(render, controls)])
+    return Panel(box, "query panel" + (" with a dimension slider" if truncate_dims else ""))

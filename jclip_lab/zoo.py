@@ -17,9 +17,10 @@ processes asking at once take turns (a file lock): one trains, the other then lo
 
 Example:
     >>> from jclip_lab import zoo
-    >>> model = zoo.load("tiny")                     # doctest: +SKIP
-    >>> model.encode_text("红色圆").shape             # doctest: +SKIP
-    (128,)
+    >>> list(zoo.VARIANTS)[:2]
+    ['canonical', 'image-text-only']
+
+    ``zoo.load("tiny")`` then gives the canonical model (``model.encode_text("红色圆").shape == (128,)``).
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ from jclip_lab.cache import cache_root, write_directory_atomically
 from jclip_lab.models import JClipModel
 from jclip_lab.profiles import Profile, get_profile, seed_everything
 from jclip_lab.tokenizer import TOKENIZER_VERSION, load_world_tokenizer
-from jclip_lab.train import History, Stage, tiny_recipe, train
+from jclip_lab.train import History, Stage, three_stage_recipe, train
 from jclip_lab.world import load_world
 from jclip_lab.world.world import WORLD_VERSION
 
-ZOO_VERSION = 2  # bump when a change to training code changes what a recipe produces
+ZOO_VERSION = 3  # bump when a change to training code changes what a recipe produces
 
 
 @dataclass(frozen=True)
@@ -59,16 +60,20 @@ def _without(stage: Stage, task: str) -> Stage:
 
 
 VARIANTS: dict[str, Variant] = {
-    "canonical": Variant("three stages: short captions + pairs, long captions + pairs, triplets + charts", tiny_recipe),
-    "image-text-only": Variant("stage 1 without text pairs", lambda p: [_without(tiny_recipe(p)[0], "pairs")]),
-    "no-long-captions": Variant("stage 1, then stage 3 (no stage 2)", lambda p: [tiny_recipe(p)[2]], ("canonical", 1)),
+    "canonical": Variant(
+        "three stages: short captions + pairs, long captions + pairs, triplets + charts", three_stage_recipe
+    ),
+    "image-text-only": Variant("stage 1 without text pairs", lambda p: [_without(three_stage_recipe(p)[0], "pairs")]),
+    "no-long-captions": Variant(
+        "stage 1, then stage 3 (no stage 2)", lambda p: [three_stage_recipe(p)[2]], ("canonical", 1)
+    ),
     "no-triplets": Variant(
         "stages 1-2, then stage 3 without triplets",
-        lambda p: [_without(tiny_recipe(p)[2], "triplets")],
+        lambda p: [_without(three_stage_recipe(p)[2], "triplets")],
         ("canonical", 2),
     ),
     "no-matryoshka": Variant(
-        "stage 1 with the loss at full width only", lambda p: [replace(tiny_recipe(p)[0], matryoshka_dims=())]
+        "stage 1 with the loss at full width only", lambda p: [replace(three_stage_recipe(p)[0], matryoshka_dims=())]
     ),
 }
 
@@ -160,5 +165,6 @@ def _train_variant(out: Path, profile: Profile, variant: str, seed: int, progres
     for number, stage in enumerate(recipe.stages(profile), start=first):
         part = train(model, world, [stage], seed=seed + number, progress=progress)
         history.steps += [{**row, "step": row["step"] + len(history.steps)} for row in part.steps]
+        model.config.image_size = stage.image_size  # encode_image's default: the resolution it was trained at
         model.save_pretrained(out / f"stage-{number}")
     (out / "history.json").write_text(json.dumps(dataclasses.asdict(history)))

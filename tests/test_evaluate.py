@@ -8,7 +8,16 @@ import hashlib
 import numpy as np
 import pytest
 
-from jclip_lab.evaluate import chance_retrieval, evaluate_world, ndcg_at_10, retrieval_metrics
+from jclip_lab.evaluate import (
+    PER_CAPTION,
+    Embedder,
+    Report,
+    chance_retrieval,
+    cross_modal_retrieval,
+    evaluate_world,
+    ndcg_at_10,
+    retrieval_metrics,
+)
 
 
 def test_recall_counts_any_of_several_positives():
@@ -30,6 +39,67 @@ def test_chance_levels_match_random_rankings():
 def test_ndcg_rewards_higher_ranks():
     assert ndcg_at_10(np.array([[0.9, 0.1, 0.0]]), [{0}]) == 1.0
     assert ndcg_at_10(np.array([[0.1, 0.9, 0.0]]), [{0}]) == pytest.approx(1 / np.log2(3))
+
+
+def test_ndcg_agrees_with_scikit_learn():
+    from sklearn.metrics import ndcg_score
+
+    rng = np.random.default_rng(0)
+    scores = rng.random((40, 30))
+    relevant = [set(rng.choice(30, size=rng.integers(1, 4), replace=False).tolist()) for _ in range(40)]
+    truth = np.zeros_like(scores)
+    for query, rel in enumerate(relevant):
+        truth[query, list(rel)] = 1
+    assert ndcg_at_10(scores, relevant) == pytest.approx(ndcg_score(truth, scores, k=10))
+
+
+def test_nan_scores_are_an_error_not_a_recall():
+    scores = np.array([[0.2, np.nan], [0.1, 0.3]])
+    with pytest.raises(ValueError, match="1 of 4 scores are NaN or infinite .*the model diverged"):
+        retrieval_metrics(scores, [{0}, {1}])
+
+
+def test_report_lookups_share_one_order_and_one_error():
+    report = Report()
+    report.add("t2i", "R@1", "en", 0.4, 0.01)
+    assert (report.get("t2i", "R@1", "en"), report.chance("t2i", "R@1", "en")) == (0.4, 0.01)
+    for lookup in (report.get, report.chance):
+        with pytest.raises(KeyError, match="task='t2i', metric='R@1', subset='ja'"):
+            lookup("t2i", "R@1", "ja")
+
+
+class FixedEmbedder:
+    """Captions and images with hand-made embeddings, to compute retrieval by hand."""
+
+    def __init__(self, captions, text_vectors, image_vectors):
+        self.world = type("World", (), {"captions": lambda _, indices, language, long=False: captions})()
+        self.text_vectors, self.image_vectors = text_vectors, image_vectors
+
+    def texts(self, texts):
+        return np.array([self.text_vectors[t] for t in texts], dtype=float)
+
+    def images(self, indices):
+        return np.array([self.image_vectors[i] for i in indices], dtype=float)
+
+
+def test_shared_captions_and_clip_benchmarks_per_caption_convention_by_hand():
+    # Three images; images 0 and 1 share the caption "a". Image 1 points at "a", images 0 and 2 at "b".
+    embedder = FixedEmbedder(["a", "a", "b"], {"a": [1, 0], "b": [0, 1]}, {0: [0.1, 1], 1: [1, 0.1], 2: [0, 1]})
+    shared = cross_modal_retrieval(embedder, [0, 1, 2], "en")
+    # Queries "a" and "b": "a" ranks image 1 first (correct: 0 or 1); "b" ranks image 2 first (correct): R@1 = 1.
+    assert shared["t2i"]["R@1"] == 1.0
+    # Images to the 2 distinct captions: image 0 prefers "b" (wrong), 1 prefers "a", 2 prefers "b": R@1 = 2/3.
+    assert shared["i2t"]["R@1"] == pytest.approx(2 / 3)
+    per_caption = cross_modal_retrieval(embedder, [0, 1, 2], "en", convention=PER_CAPTION)
+    # Caption 0 ("a") must find image 0 only, but image 1 ranks first: a miss; caption 1 hits; caption 2 hits.
+    assert per_caption["t2i"]["R@1"] == pytest.approx(2 / 3)
+    assert per_caption["t2i"]["R@5"] == 1.0  # 3 images: every caption's image is in its top 5
+    # Each image must find its own caption. Image 0 prefers caption 2 ("b"): a miss. Image 1 ties its caption 1
+    # with caption 0 (both "a") and the tie goes to the one listed first: a miss. Image 2 finds caption 2: a hit.
+    assert per_caption["i2t"]["R@1"] == pytest.approx(1 / 3)
+    assert per_caption["t2i_chance"]["R@1"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="Unknown convention 'mine'"):
+        cross_modal_retrieval(embedder, [0, 1, 2], "en", convention="mine")
 
 
 def test_bad_relevance_is_an_error():

@@ -104,7 +104,20 @@ def test_triplet_loss_scores_anchors_against_positives_and_negatives() -> None:
     logits = cosine_logits(anchors, torch.cat([positives, negatives]), 1 / 0.05)
     assert logits.shape == (4, 8)  # the negatives add columns
     expected = F.cross_entropy(logits, torch.arange(4))
-    torch.testing.assert_close(triplet_loss(anchors, positives, negatives), expected)
+    torch.testing.assert_close(triplet_loss(anchors, positives, negatives, bidirectional=False), expected)
+    # The papers' bidirectional loss adds positive -> anchor, scored against the anchors only (no negatives).
+    reverse = F.cross_entropy(cosine_logits(positives, anchors, 1 / 0.05), torch.arange(4))
+    torch.testing.assert_close(triplet_loss(anchors, positives, negatives), (expected + reverse) / 2)
+    torch.testing.assert_close(triplet_loss(anchors, positives, negatives, directions="sum"), expected + reverse)
+
+
+def test_text_pair_directions_average_or_add() -> None:
+    a, b = randn(4, 8, seed=0), randn(4, 8, seed=1)
+    forward, backward = info_nce(a, b, 20.0), info_nce(b, a, 20.0)
+    torch.testing.assert_close(text_pair_loss(a, b), (forward + backward) / 2)
+    torch.testing.assert_close(text_pair_loss(a, b, directions="sum"), forward + backward)
+    with pytest.raises(ValueError, match="directions must be 'mean' or 'sum'; got 'max'"):
+        text_pair_loss(a, b, directions="max")
 
 
 def test_hard_negatives_raise_the_loss() -> None:
@@ -113,8 +126,8 @@ def test_hard_negatives_raise_the_loss() -> None:
     hard_negatives = anchors + 0.4 * randn(8, 16, seed=2)  # almost as close to the anchors as positives
     easy_negatives = randn(8, 16, seed=3)
     no_negatives = text_pair_loss(anchors, positives, symmetric=False)
-    easy = triplet_loss(anchors, positives, easy_negatives)
-    hard = triplet_loss(anchors, positives, hard_negatives)
+    easy = triplet_loss(anchors, positives, easy_negatives, bidirectional=False)
+    hard = triplet_loss(anchors, positives, hard_negatives, bidirectional=False)
     assert no_negatives < easy < hard
     assert hard > no_negatives + 0.5
 
@@ -147,11 +160,13 @@ def test_matryoshka_loss_is_the_sum_over_prefixes() -> None:
 
 def test_matryoshka_loss_weights_and_renormalises_each_prefix() -> None:
     anchors, positives, negatives = randn(4, 8, seed=0), randn(4, 8, seed=1), randn(4, 8, seed=2)
-    loss = matryoshka_loss(triplet_loss, anchors, positives, negatives, dims=(2, 8), weights=(0.5, 2.0))
+    loss = matryoshka_loss(
+        triplet_loss, anchors, positives, negatives, dims=(2, 8), weights=(0.5, 2.0), bidirectional=False
+    )
     # The 2-dim prefixes, re-normalised, then InfoNCE over [positives; negatives] by hand:
     a2, p2, n2 = (F.normalize(x[:, :2], dim=-1) for x in (anchors, positives, negatives))
     prefix_loss = F.cross_entropy(20.0 * a2 @ torch.cat([p2, n2]).T, torch.arange(4))
-    expected = 0.5 * prefix_loss + 2.0 * triplet_loss(anchors, positives, negatives)
+    expected = 0.5 * prefix_loss + 2.0 * triplet_loss(anchors, positives, negatives, bidirectional=False)
     torch.testing.assert_close(loss, expected)
 
 

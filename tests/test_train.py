@@ -6,11 +6,9 @@ import pytest
 import torch
 
 from jclip_lab.models import JClipModel
-from jclip_lab.models.config import OPENAI_CLIP_MEAN as CLIP_MEAN
-from jclip_lab.models.config import OPENAI_CLIP_STD as CLIP_STD
 from jclip_lab.profiles import seed_everything
-from jclip_lab.train import Stage, compute_gradients, latest_checkpoint, stage_datasets, train
-from jclip_lab.world.datasets import Collator, TaskMixer
+from jclip_lab.train import Stage, compute_gradients, latest_checkpoint, train
+from jclip_lab.train.loop import stage_batches
 
 
 def stages(steps: tuple[int, ...] = (6, 4)) -> list[Stage]:
@@ -42,7 +40,7 @@ def test_loss_falls_on_text_pairs(world, tokenizer):
 def test_gradient_caching_gives_the_full_batch_gradients(world, tokenizer):
     model = fresh_model(tokenizer, patch_dropout=0.0).train()
     stage = Stage("s", {"short": 1.0, "pairs": 0.5, "triplets": 1.0}, 1, 12, 32, 24, matryoshka_dims=(16, 64, 128))
-    batch = next(iter(TaskMixer(stage_datasets(world, stage), 12, Collator(tokenizer, 24, CLIP_MEAN, CLIP_STD))))
+    batch = next(stage_batches(model, world, stage, seed=0))
     compute_gradients(model, batch, stage, torch.device("cpu"))
     full = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
     model.zero_grad(set_to_none=True)
@@ -97,3 +95,51 @@ def test_bad_stage_and_resume_arguments(world, tokenizer):
         Stage("s", {"captions": 1.0}, 1, 8, 32, 16)
     with pytest.raises(ValueError, match="resume=True needs the out_dir"):
         train(fresh_model(tokenizer), world, stages((1,)), resume=True, progress=False)
+
+
+def test_a_crafted_pickle_in_a_run_folder_is_refused_and_an_older_checkpoint_used(world, tokenizer, tmp_path):
+    train(fresh_model(tokenizer), world, stages((4,)), out_dir=tmp_path, checkpoint_every=2, progress=False)
+    latest = latest_checkpoint(tmp_path)
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))  # would create a file when unpickled
+
+    torch.save({"optimizer": Exploit()}, latest / "state.pt")  # a full pickle, as weights_only=False would run
+    resumed = fresh_model(tokenizer)
+    damaged = f"{latest.name}/state.pt is damaged: it holds objects other than tensors.*refuses to unpickle"
+    with pytest.warns(UserWarning, match=damaged + ".*resuming from the older checkpoint-0000002"):
+        history = train(resumed, world, stages((4,)), out_dir=tmp_path, resume=True, progress=False)
+    assert not (tmp_path / "pwned").exists()
+    assert len(history.steps) == 4  # steps 3-4 trained again from the older checkpoint
+
+
+def test_a_fresh_run_into_a_folder_holding_a_run_is_refused(world, tokenizer, tmp_path):
+    train(fresh_model(tokenizer), world, stages((2,)), out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="already holds a run.*resume=True.*overwrite=True"):
+        train(fresh_model(tokenizer), world, stages((2,)), out_dir=tmp_path, progress=False)
+    train(fresh_model(tokenizer), world, stages((3,)), out_dir=tmp_path, overwrite=True, progress=False)
+    assert latest_checkpoint(tmp_path).name == "checkpoint-0000003"
+    assert [p.name for p in tmp_path.glob("checkpoint-*")] == ["checkpoint-0000003"]
+
+
+def test_temporaries_of_a_killed_writer_are_cleaned_on_resume(world, tokenizer, tmp_path):
+    train(fresh_model(tokenizer), world, stages((2,)), out_dir=tmp_path, progress=False)
+    (tmp_path / ".checkpoint-0000004-999999999-x1").mkdir()  # a kill mid-write by a process that is gone
+    train(fresh_model(tokenizer), world, stages((2,)), out_dir=tmp_path, resume=True, progress=False)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_the_recipe_trains_every_matryoshka_dim_of_the_model(world, tokenizer):
+    model = fresh_model(tokenizer, embed_dim=64, matryoshka_dims=(8, 16, 32, 64), patch_dropout=0.0)
+    stage = Stage("s", {"short": 1.0, "pairs": 1.0}, 1, 8, 32, 24)  # matryoshka_dims=None: the model's own
+    compute_gradients(model.train(), next(stage_batches(model, world, stage, seed=0)), stage, torch.device("cpu"))
+    for projection in (model.text_projection, model.vision_projection):
+        assert (projection.weight.grad.abs().sum(dim=1) > 0).all()  # every output dim receives a gradient
+
+
+def test_matryoshka_dims_short_of_the_width_warn(world, tokenizer):
+    model = fresh_model(tokenizer)
+    stage = Stage("s", {"pairs": 1.0}, 1, 8, 32, 24, matryoshka_dims=(16, 32))
+    with pytest.warns(UserWarning, match=r"largest is not the embedding width 128: dims 32..127 get no gradient"):
+        compute_gradients(model.train(), next(stage_batches(model, world, stage, seed=0)), stage, torch.device("cpu"))

@@ -19,7 +19,7 @@ def test_dimension_curves_plot_quality_and_retention():
     assert "dimension" in quality.get_xlabel() and kept.get_title() == "Retention"
     assert not quality.patches  # no untrained prefixes to shade
     plt.close(fig)
-    fig = plot_dimension_curves({"with": {8: 0.3, 16: 0.4, 128: 0.5}}, trained_dims=(16, 128))
+    fig = plot_dimension_curves({"with": {8: 0.3, 16: 0.4, 128: 0.5}}, matryoshka_dims=(16, 128))
     assert len(fig.axes[0].patches) == 1 and "untrained" in fig.axes[0].texts[0].get_text()
     plt.close(fig)
 
@@ -41,16 +41,36 @@ def test_heatmap_writes_values_and_highlights_labels():
 
 def test_query_panel_renders_now_and_on_every_change():
     calls = []
-    panel = query_panel(lambda **values: calls.append(values), "red circle", dims=[16, 32, 64], k=5)
-    assert calls == [{"query": "red circle", "k": 5, "dim": 64}]  # the first view: the largest dim
-    query, k, dim = panel.children[0].children
+    panel = query_panel(lambda **values: calls.append(values), "red circle", truncate_dims=[16, 32, 64], k=5)
+    assert calls == [{"query": "red circle", "k": 5, "truncate_dim": 64}]  # the first view: the largest dim
+    query, k, dim = panel.box.children[0].children
     assert dim.options == (16, 32, 64)
     dim.value = 16
     query.value = "赤い丸"
-    assert calls[-1] == {"query": "赤い丸", "k": 5, "dim": 16}
+    assert calls[-1] == {"query": "赤い丸", "k": 5, "truncate_dim": 16}
+    # Read without a kernel (GitHub, a notebook not yet run), the panel says what it is, not VBox(children=...).
+    assert panel._repr_mimebundle_()["text/plain"] == "[query panel with a dimension slider: run the notebook to use it]"
 
 
 def test_query_panel_without_dims_has_no_slider():
     calls = []
     panel = query_panel(lambda **values: calls.append(values), "rotes Herz")
-    assert len(panel.children[0].children) == 2 and calls == [{"query": "rotes Herz", "k": 8}]
+    assert len(panel.box.children[0].children) == 2 and calls == [{"query": "rotes Herz", "k": 8}]
+
+
+def test_dimension_curves_mark_the_sliders_position():
+    fig = plot_dimension_curves({"R@5": {16: 0.4, 32: 0.45, 128: 0.5}}, marker_at=32)
+    quality, kept = fig.axes
+    marked = [line for line in kept.get_lines() if line.get_marker() == "o" and line.get_markersize() == 12]
+    assert len(marked) == 1 and list(marked[0].get_ydata()) == [90.0]  # 0.45 / 0.5
+    plt.close(fig)
+
+
+def test_gallery_titles_keep_the_score_however_long_the_caption():
+    from jclip_lab.viz import show_images
+
+    caption = "large red circle on the left and small blue square in the middle and green heart right"
+    fig = show_images([np.zeros((8, 8, 3), np.uint8)], [f"0.87\n{caption}"])
+    title = fig.axes[0].get_title()
+    assert title.startswith("0.87\n") and title.endswith("…") and len(title.splitlines()) == 3
+    plt.close(fig)

@@ -40,11 +40,11 @@ def test_held_out_compositions_never_reach_training(world):
 
 
 def test_transfer_languages_meet_images_only_through_text_pairs(world):
-    train_languages = {item[1] for item in ImageTextDataset(world, "train").items}
+    train_languages = {item[1] for item in ImageTextDataset(world, None, "train").items}
     assert not train_languages & set(TRANSFER_LANGUAGES)
     paired = {p["lang_b"] for p in world.text_pairs if p["split"] == "train" and p["kind"] == "caption"}
     assert set(TRANSFER_LANGUAGES) <= paired
-    test_languages = {item[1] for item in ImageTextDataset(world, "test", languages=CAPTION_LANGUAGES).items}
+    test_languages = {item[1] for item in ImageTextDataset(world, None, "test", languages=CAPTION_LANGUAGES).items}
     assert set(TRANSFER_LANGUAGES) <= test_languages
 
 
@@ -87,7 +87,7 @@ def test_unknown_language_source_and_split_name_the_valid_ones(world):
     with pytest.raises(ValueError, match="Unknown split 'dev'"):
         world.select(split="dev")
     with pytest.raises(ValueError, match="Unknown language 'klingon'"):
-        ImageTextDataset(world, "train", languages=["en", "klingon"])
+        ImageTextDataset(world, None, "train", languages=["en", "klingon"])
 
 
 def test_missing_optional_package_names_what_to_install(monkeypatch):
@@ -99,7 +99,7 @@ def test_missing_optional_package_names_what_to_install(monkeypatch):
 
 
 def test_task_mixer_batches_have_no_duplicate_keys_and_are_seeded(world, tokenizer):
-    data = {"image_text": ImageTextDataset(world, "train"), "pairs": TextPairDataset(world, "train")}
+    data = {"image_text": ImageTextDataset(world, None, "train"), "pairs": TextPairDataset(world, "train")}
     data["triplets"] = TripletDataset(world, "train")
     indices = TaskMixer(data, batch_size=16, collate=list, seed=3)._batches("image_text")
     for _ in range(30):

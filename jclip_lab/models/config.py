@@ -93,14 +93,14 @@ class JClipConfig(PretrainedConfig):
         text_heads: int = 4,
         text_mlp_ratio: float = 4.0,
         text_rope_theta: float = 10000.0,
-        max_text_length: int = 64,
+        max_text_length: int = 2 * PROFILES["tiny"].max_text_length,
         vision_width: int = 128,
         vision_layers: int = 2,
         vision_heads: int = 4,
         vision_mlp_ratio: float = 2.6667,
         vision_rope_theta: float = 10000.0,
         patch_size: int = 8,
-        image_size: int = 32,
+        image_size: int = PROFILES["tiny"].image_size,
         num_channels: int = 3,
         patch_dropout: float = 0.1,
         image_mean: tuple[float, ...] = OPENAI_CLIP_MEAN,
@@ -176,16 +176,25 @@ class JClipConfig(PretrainedConfig):
             )
 
 
+def _profile_sizes(profile: str) -> dict[str, Any]:
+    """The model fields a profile decides: its tokenizer's size, its final training resolution and text length."""
+    sizes = PROFILES[profile]
+    return {
+        "vocab_size": sizes.vocab_size,
+        "image_size": sizes.image_size,  # encode_image's default until training records its last stage's
+        "max_text_length": 2 * sizes.max_text_length,  # the long-caption stages' text length
+    }
+
+
+# Geometry of each preset; the sizes a profile decides (vocabulary, resolution, text length) come from PROFILES.
 PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": {},
-    "small": dict(
-        vocab_size=PROFILES["small"].vocab_size, text_width=256, text_layers=4, text_heads=4, max_text_length=96,
-        vision_width=256, vision_layers=4, vision_heads=4, patch_size=8, image_size=64,
+    "tiny": _profile_sizes("tiny"),
+    "small": _profile_sizes("small") | dict(
+        text_width=256, text_layers=4, text_heads=4, vision_width=256, vision_layers=4, vision_heads=4, patch_size=8,
         embed_dim=256, matryoshka_dims=(32, 64, 128, 256),
     ),
-    "base": dict(
-        vocab_size=PROFILES["base"].vocab_size, text_width=512, text_layers=8, text_heads=8, max_text_length=128,
-        vision_width=512, vision_layers=8, vision_heads=8, patch_size=8, image_size=96,
+    "base": _profile_sizes("base") | dict(
+        text_width=512, text_layers=8, text_heads=8, vision_width=512, vision_layers=8, vision_heads=8, patch_size=8,
         embed_dim=512, matryoshka_dims=(32, 64, 128, 256, 512),
     ),
     "jina-clip-v2": dict(

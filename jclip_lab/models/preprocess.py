@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from jclip_lab.models.config import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+from jclip_lab.pixels import normalize_pixels
 
 ImageInput = Image.Image | np.ndarray | str | os.PathLike
 IMAGE_TYPES = (Image.Image, np.ndarray, str, os.PathLike)
@@ -85,5 +86,4 @@ def images_to_tensor(
     arrays = [
         np.asarray(load_image(image).resize((image_size, image_size), Image.Resampling.BICUBIC)) for image in images
     ]
-    pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
-    return (pixels - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+    return normalize_pixels(np.stack(arrays), mean, std)

@@ -6,8 +6,9 @@ artwork, scikit-learn's handwritten digits, matplotlib charts - so it needs no n
 turns them into records with splits; ``world`` caches them; ``datasets`` feeds them to torch.
 
 Example:
-    >>> from jclip_lab.world import load_world
-    >>> world = load_world("tiny")           # doctest: +SKIP
+    >>> from jclip_lab.world import SOURCES
+    >>> SOURCES
+    ('scenes', 'emoji', 'flags', 'digits', 'charts')
 """
 
 from jclip_lab.world.build import SOURCES, SPLITS

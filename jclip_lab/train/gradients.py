@@ -1,0 +1,196 @@
+"""One multi-task batch forward and backward: the plain way, and with gradient caching for large batches.
+
+Both functions leave the gradients in ``.grad`` (they accumulate) and return each task's loss as a float. They
+compute the same gradients: :func:`cached_gradients` only changes how much memory it takes.
+
+Example:
+    >>> from dataclasses import replace
+    >>> from jclip_lab.train.stages import Stage
+    >>> stage = Stage("s", {"pairs": 1.0}, steps=1, batch_size=2, image_size=32, max_text_length=8)
+    >>> matryoshka_dims(stage, 128, (16, 32, 64, 128)), matryoshka_dims(replace(stage, matryoshka_dims=()), 128, ())
+    ((16, 32, 64, 128), ())
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from jclip_lab.losses import matryoshka_loss, multi_task_loss
+from jclip_lab.models import JClipModel
+from jclip_lab.train.stages import Stage
+from jclip_lab.train.tasks import TASKS, Embed
+
+
+def matryoshka_dims(stage: Stage, width: int, model_dims: Sequence[int]) -> tuple[int, ...]:
+    """The prefix dims ``stage`` sums its losses over: its own, or (``None``) the model's ``matryoshka_dims``.
+
+    Warns when the largest dim is not the full ``width``: the dims past it would then get no gradient at all.
+    """
+    dims = tuple(model_dims) if stage.matryoshka_dims is None else tuple(stage.matryoshka_dims)
+    if dims and dims[-1] != width:
+        warnings.warn(
+            f"Stage {stage.name!r} trains the Matryoshka dims {dims}, whose largest is not the embedding width "
+            f"{width}: dims {dims[-1]}..{width - 1} get no gradient. Add {width} to matryoshka_dims.",
+            stacklevel=3,
+        )
+    return dims
+
+
+def _task_losses(model: JClipModel, embeddings: Mapping[str, list[torch.Tensor]], stage: Stage) -> torch.Tensor:
+    """The weighted sum of every task's loss on its embeddings, each summed over the Matryoshka prefixes."""
+    dims = matryoshka_dims(stage, model.config.embed_dim, model.config.matryoshka_dims)
+    losses = {}
+    for name, task_embeddings in embeddings.items():
+
+        def loss(*embeddings: torch.Tensor, task: str = name) -> torch.Tensor:
+            return TASKS[task].loss(model, *embeddings)
+
+        losses[name] = matryoshka_loss(loss, *task_embeddings, dims=dims) if dims else loss(*task_embeddings)
+    return multi_task_loss(losses, stage.tasks)
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
+    """Run the towers in ``dtype`` (bf16 or fp16) on ``device``; ``None`` runs them in fp32 (autocast off)."""
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def _to_device(inputs: torch.Tensor | Mapping[str, torch.Tensor], device: torch.device):
+    if isinstance(inputs, torch.Tensor):
+        return inputs.to(device)
+    return {key: value.to(device) for key, value in inputs.items()}
+
+
+def full_batch_gradients(
+    model: JClipModel, batches: Mapping[str, Mapping], stage: Stage, device: torch.device, dtype: torch.dtype | None
+) -> dict[str, float]:
+    """Embed every task's whole batch with gradients, sum the losses, backpropagate once.
+
+    Args:
+        model: the model (in train mode).
+        batches: task name -> collated batch (a :class:`~jclip_lab.world.datasets.Collator`'s output).
+        stage: the stage (task weights, Matryoshka dims).
+        device: where the model is.
+        dtype: the mixed-precision dtype the towers run in (the losses are always fp32); ``None`` for fp32.
+
+    Returns:
+        Each task's loss as a float.
+    """
+    with autocast(device, dtype):
+        embeddings = {
+            name: TASKS[name].embed(model, {k: _to_device(v, device) for k, v in batch.items()})
+            for name, batch in batches.items()
+        }
+        total, parts = _task_losses(model, embeddings, stage)
+    total.backward()
+    return parts
+
+
+class RandomState:
+    """The CPU and CUDA generator states at one moment, to run a random forward pass (patch dropout) again exactly.
+
+    :meth:`replay` restores them inside :func:`torch.random.fork_rng`, so the replay draws the same random numbers
+    as the first pass and leaves the global generators as it found them (as sentence-transformers' ``RandContext``).
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.devices = [device] if device.type == "cuda" else []
+        self.cpu = torch.get_rng_state()
+        self.cuda = [torch.cuda.get_rng_state(d) for d in self.devices]
+
+    @contextmanager
+    def replay(self) -> Iterator[None]:
+        """Run the block with the random state captured at construction; restore the current one afterwards."""
+        with torch.random.fork_rng(devices=self.devices):
+            torch.set_rng_state(self.cpu)
+            for device, state in zip(self.devices, self.cuda, strict=True):
+                torch.cuda.set_rng_state(state, device)
+            yield
+
+
+@dataclass
+class Chunk:
+    """A slice of one input of a gradient-cached batch: the inputs, the tower, and the random state it ran with."""
+
+    inputs: torch.Tensor | Mapping[str, torch.Tensor]
+    embed: Embed
+    random_state: RandomState
+    rows: slice
+
+
+def _chunks(
+    inputs: torch.Tensor | Mapping[str, torch.Tensor], embed: Embed, size: int, device: torch.device
+) -> list[Chunk]:
+    rows = len(inputs) if isinstance(inputs, torch.Tensor) else len(next(iter(inputs.values())))
+    chunks = []
+    for start in range(0, rows, size):
+        part = slice(start, min(start + size, rows))
+        sliced = inputs[part] if isinstance(inputs, torch.Tensor) else {k: v[part] for k, v in inputs.items()}
+        chunks.append(Chunk(_to_device(sliced, device), embed, RandomState(device), part))
+    return chunks
+
+
+def cached_gradients(
+    model: JClipModel,
+    batches: Mapping[str, Mapping],
+    stage: Stage,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    chunk_size: int,
+) -> dict[str, float]:
+    """Gradient caching (Gao et al. 2021, arXiv:2101.06983): the full batch's gradients, one chunk's memory.
+
+    1. Embed every input in chunks of ``chunk_size`` rows *without* gradients (no activations kept).
+    2. Compute the loss on the detached embeddings and its gradient with respect to them, ``dL/de``.
+    3. Embed each chunk again *with* gradients and backpropagate ``dL/de`` of its rows: by the chain rule the
+       parameters receive exactly the full batch's gradient, while only one chunk's activations live at a time.
+
+    The replay in step 3 runs with the random state of step 1, so patch dropout drops the same patches.
+    Arguments as :func:`full_batch_gradients`, plus ``chunk_size`` (rows per forward pass).
+    """
+    chunks: dict[str, list[list[Chunk]]] = {}
+    embeddings: dict[str, list[torch.Tensor]] = {}
+    for name, batch in batches.items():
+        chunks[name] = [_chunks(batch[field], embed, chunk_size, device) for field, embed in TASKS[name].inputs]
+        with torch.no_grad(), autocast(device, dtype):
+            embeddings[name] = [
+                torch.cat([chunk.embed(model, chunk.inputs).float() for chunk in input_chunks]).requires_grad_()
+                for input_chunks in chunks[name]
+            ]
+    with autocast(device, dtype):
+        total, parts = _task_losses(model, embeddings, stage)
+    total.backward()
+    for name, task_chunks in chunks.items():
+        for input_chunks, detached in zip(task_chunks, embeddings[name], strict=True):
+            for chunk in input_chunks:
+                with chunk.random_state.replay(), autocast(device, dtype):
+                    replayed = chunk.embed(model, chunk.inputs)
+                replayed.float().backward(detached.grad[chunk.rows])
+    return parts
+
+
+def compute_gradients(
+    model: JClipModel,
+    batches: Mapping[str, Mapping],
+    stage: Stage,
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+    chunk_size: int | None = None,
+) -> dict[str, float]:
+    """:func:`full_batch_gradients`, or :func:`cached_gradients` when ``chunk_size`` is set.
+
+    Args:
+        model: the model (in train mode).
+        batches: task name -> collated batch.
+        stage: the stage (task weights, Matryoshka dims).
+        device: where the model is.
+        dtype: the mixed-precision dtype the towers run in; ``None`` (the default) for fp32.
+        chunk_size: rows per forward pass with gradient caching; ``None`` embeds each batch whole.
+    """
+    if chunk_size is None:
+        return full_batch_gradients(model, batches, stage, device, dtype)
+    return cached_gradients(model, batches, stage, device, dtype, chunk_size)
