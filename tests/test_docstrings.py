@@ -32,5 +32,6 @@ def test_docstring_examples_run(name, world, tokenizer):
 
 
 def test_no_docstring_example_is_skipped():
-    skipped = [name for name in MODULES if "doctest: +SKIP" in (importlib.import_module(name).__loader__.get_source(name) or "")]
+    sources = {name: importlib.import_module(name).__loader__.get_source(name) or "" for name in MODULES}
+    skipped = [name for name, source in sources.items() if "doctest: +SKIP" in source]
     assert not skipped, f"examples marked +SKIP (run them or delete them) in {skipped}"

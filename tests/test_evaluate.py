@@ -10,7 +10,6 @@ import pytest
 
 from jclip_lab.evaluate import (
     PER_CAPTION,
-    Embedder,
     Report,
     chance_retrieval,
     cross_modal_retrieval,

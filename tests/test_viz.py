@@ -49,7 +49,8 @@ def test_query_panel_renders_now_and_on_every_change():
     query.value = "赤い丸"
     assert calls[-1] == {"query": "赤い丸", "k": 5, "truncate_dim": 16}
     # Read without a kernel (GitHub, a notebook not yet run), the panel says what it is, not VBox(children=...).
-    assert panel._repr_mimebundle_()["text/plain"] == "[query panel with a dimension slider: run the notebook to use it]"
+    text = panel._repr_mimebundle_()["text/plain"]
+    assert text == "[query panel with a dimension slider: run the notebook to use it]"
 
 
 def test_query_panel_without_dims_has_no_slider():
