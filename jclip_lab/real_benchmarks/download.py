@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import http.client
 import inspect
 import os
 import re
@@ -179,11 +180,15 @@ def _fetch_into(url: str, part: Path, timeout: float, progress: bool, label: str
                 while chunk := response.read(CHUNK_BYTES):
                     out.write(chunk)
                     bar.update(len(chunk))
-            except (OSError, urllib.error.URLError) as error:
-                raise DownloadError(
-                    f"the download of {url} broke off after {out.tell():,} bytes ({error}); call again to resume it"
-                ) from error
+            except (OSError, http.client.HTTPException) as error:  # reset, timed out, or closed early (IncompleteRead)
+                raise _broke_off(url, out.tell(), error) from error
+            if total is not None and out.tell() < total:  # the server closed the connection early
+                raise _broke_off(url, out.tell(), f"{total:,} bytes announced")
     return total
+
+
+def _broke_off(url: str, received: int, why: object) -> DownloadError:
+    return DownloadError(f"the download of {url} broke off after {received:,} bytes ({why}); call again to resume it")
 
 
 def _body_start(response) -> int:
@@ -266,14 +271,15 @@ def download_from_hub(
         '5\\n'
     """
     hub = require("huggingface_hub", "huggingface_hub", "the real benchmarks")
+    from huggingface_hub import constants
     from huggingface_hub.utils import LocalEntryNotFoundError, OfflineModeIsEnabled
 
     where = dict(repo_id=repo_id, filename=filename, repo_type="dataset", revision=revision, cache_dir=cache_dir)
     cached = hub.try_to_load_from_cache(**where)
     if isinstance(cached, str):
         return Path(cached)
-    endpoint = hub.constants.ENDPOINT
-    if not hub.constants.HF_HUB_OFFLINE:
+    endpoint = constants.ENDPOINT
+    if not constants.HF_HUB_OFFLINE:
         check_reachable(endpoint)
     if "tqdm_class" in inspect.signature(hub.hf_hub_download).parameters:  # huggingface_hub >= 1.1
         where["tqdm_class"] = SlowBar if progress else QuietBar

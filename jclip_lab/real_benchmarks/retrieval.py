@@ -213,8 +213,8 @@ def score_retrieval(
     if max_queries is not None and max_queries < 1:
         raise ValueError(f"max_queries={max_queries} must be at least 1, or None for every query.")
 
-    def cut(x: np.ndarray) -> np.ndarray:  # Matryoshka: the first truncate_dim dims, re-normalised
-        return x if truncate_dim is None else _unit(x[:, :truncate_dim])
+    def cut(x: np.ndarray) -> np.ndarray:  # Matryoshka: the first truncate_dim dims, (re-)normalised
+        return _unit(x if truncate_dim is None else x[:, :truncate_dim])
 
     images, queries, documents = cut(embeddings.images), cut(embeddings.queries), cut(embeddings.documents)
     owners = embeddings.caption_image
