@@ -532,3 +532,27 @@ def test_load_crossmodal3600_downloads_unpacks_and_reads(server, monkeypatch, tm
     assert [image_index(ref.open()) for ref in bench.images] == [0, 1]
     with pytest.raises(ValueError, match="language='xx' is not in Crossmodal-3600"):
         load_crossmodal3600("xx", cache_dir=tmp_path / "cache")
+
+
+def test_a_corrupt_archive_is_removed_with_a_clear_error(server, monkeypatch, tmp_path):
+    handler, base = server
+    write_xm3600(tmp_path / "source")
+    captions_zip = io.BytesIO()
+    with zipfile.ZipFile(captions_zip, "w") as archive:
+        archive.write(tmp_path / "source" / "captions.jsonl", "captions.jsonl")
+    handler.files = {"/captions.zip": captions_zip.getvalue(), "/images.tgz": b"<html>not a tar.gz</html>"}
+    monkeypatch.setattr(readers, "XM3600_CAPTIONS_URL", f"{base}/captions.zip")
+    monkeypatch.setattr(readers, "XM3600_IMAGES_URL", f"{base}/images.tgz")
+    with pytest.raises(DownloadError, match="(?s)images.tgz is not a readable archive.*it was removed: call again"):
+        load_crossmodal3600("en", cache_dir=tmp_path / "cache", progress=False)
+    folder = tmp_path / "cache" / "xm3600"
+    assert not (folder / "images.tgz").exists() and not (folder / "images").exists()
+    assert (folder / "captions.jsonl").exists() and not (folder / "captions.zip").exists()
+
+
+def test_an_oversized_partial_file_fails_the_size_the_server_announces(server, tmp_path):
+    handler, base = server
+    handler.files["/data.bin"] = PAYLOAD
+    (tmp_path / "data.bin.part").write_bytes(PAYLOAD + b"extra")  # HTTP 416, Content-Range: bytes */307200
+    with pytest.raises(DownloadError, match="has 307,205 bytes, expected 307,200"):
+        download_url(f"{base}/data.bin", tmp_path / "data.bin", progress=False)

@@ -164,8 +164,9 @@ def _fetch_into(url: str, part: Path, timeout: float, progress: bool, label: str
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as error:
-        if error.code == 416 and have:  # "range not satisfiable": the part already holds every byte
-            return None
+        if error.code == 416 and have:  # "range not satisfiable": the part holds every byte (or too many)
+            match = re.fullmatch(r"bytes \*/(\d+)", error.headers.get("Content-Range", ""))
+            return int(match.group(1)) if match else None
         raise DownloadError(f"{url} answered HTTP {error.code} {error.reason}") from error
     except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
         raise offline_error(urllib.parse.urlsplit(url).hostname or url) from error

@@ -4,7 +4,7 @@ Each benchmark becomes one :class:`RetrievalBenchmark`: lazily opened images, th
 
 - Flickr30k 1k test (1,000 images, 5 captions each): hub dataset ``clip-benchmark/wds_flickr30k``,
   ``test/nshards.txt`` + ``test/{0..4}.tar`` (~146 MB).
-- MSCOCO 5k test (5,000 images, 5-7 captions each): hub dataset ``clip-benchmark/wds_mscoco_captions``,
+- MSCOCO 5k test (5,000 images, about 5 captions each): hub dataset ``clip-benchmark/wds_mscoco_captions``,
   ``test/nshards.txt`` + ``test/{0..4}.tar`` (~840 MB).
 - XTD10 (1,000 COCO images, one caption each in 11 languages): captions from
   github.com/adobe-research/Cross-lingual-Test-Dataset-XTD10, images from nllb-data.com (as CLIP_benchmark).
@@ -50,14 +50,22 @@ import io
 import json
 import re
 import tarfile
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image
 
-from jclip_lab.cache import cache_root
-from jclip_lab.real_benchmarks.download import download_from_hub, download_url, extract_flat, read_member
+from jclip_lab.cache import cache_root, write_file_atomically
+from jclip_lab.real_benchmarks.download import (
+    DownloadError,
+    download_from_hub,
+    download_url,
+    extract_flat,
+    read_member,
+)
 
 # ---------------------------------------------------------------- sources (verified; see the module docstring)
 
@@ -441,7 +449,8 @@ def load_xtd10(language: str = "en", cache_dir: Path | str | None = None, progre
         size, sha256 = XTD10_FILES[relative]
         download_url(f"{XTD10_BASE_URL}/{relative}", folder / relative, size=size, sha256=sha256, progress=progress)
     _download_images(folder, XTD10_IMAGES_URL, progress)
-    return _check_gallery(read_xtd10(folder, language), folder)
+    bench = replace(read_xtd10(folder, language), source=f"{XTD10_BASE_URL}/{captions_file}")
+    return _check_gallery(bench, folder)
 
 
 def load_crossmodal3600(
@@ -463,13 +472,11 @@ def load_crossmodal3600(
     folder = benchmarks_dir(cache_dir) / "xm3600"
     if not (folder / "captions.jsonl").exists():
         archive = download_url(XM3600_CAPTIONS_URL, folder / "captions.zip", progress=progress)
-        data = read_member(archive, "captions.jsonl")
-        tmp = folder / "captions.jsonl.tmp"
-        tmp.write_bytes(data)
-        tmp.replace(folder / "captions.jsonl")
-        archive.unlink()
+        captions = _unpack(archive, lambda path: read_member(path, "captions.jsonl"))
+        write_file_atomically(folder / "captions.jsonl", lambda tmp: tmp.write_bytes(captions))
     _download_images(folder, XM3600_IMAGES_URL, progress)
-    return _check_gallery(read_crossmodal3600(folder, language, all_captions=all_captions), folder)
+    bench = read_crossmodal3600(folder, language, all_captions=all_captions)
+    return _check_gallery(replace(bench, source=XM3600_CAPTIONS_URL), folder)
 
 
 def _download_images(folder: Path, url: str, progress: bool) -> None:
@@ -477,8 +484,18 @@ def _download_images(folder: Path, url: str, progress: bool) -> None:
     if (folder / "images").is_dir():
         return
     archive = download_url(url, folder / url.rsplit("/", 1)[-1], progress=progress)
-    extract_flat(archive, folder / "images", ".jpg")
+    _unpack(archive, lambda path: extract_flat(path, folder / "images", ".jpg"))
+
+
+def _unpack(archive: Path, unpack):
+    """``unpack(archive)``, then delete the archive; a corrupt archive is deleted too, with an error saying so."""
+    try:
+        result = unpack(archive)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as error:
+        archive.unlink()
+        raise DownloadError(f"{archive} is not a readable archive ({error}); it was removed: call again") from error
     archive.unlink()
+    return result
 
 
 def _check_gallery(bench: RetrievalBenchmark, folder: Path) -> RetrievalBenchmark:
