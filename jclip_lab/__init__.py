@@ -7,6 +7,7 @@ The package is small on purpose; each module holds one idea:
 - ``tokenizer``: the multilingual subword tokenizer trained on the world's text.
 - ``models``: RoPE text tower, EVA02-style vision tower, ``JClipModel``.
 - ``losses``: InfoNCE (image-text, text pairs, hard negatives) and the Matryoshka loss.
+- ``real_benchmarks``: readers and recall@k for the real benchmarks (Flickr30k, MSCOCO, XTD10, Crossmodal-3600).
 
 Example:
     >>> import jclip_lab
