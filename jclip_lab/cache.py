@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -103,3 +104,34 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
             removed.append(path)
     return removed
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_checksum(path: Path) -> None:
+    """Record ``path``'s SHA-256 in ``<path>.sha256`` beside it (written atomically), for :func:`is_intact`."""
+    digest = _sha256(Path(path))
+    write_file_atomically(Path(f"{path}.sha256"), lambda tmp: tmp.write_text(digest))
+
+
+def is_intact(path: Path) -> bool:
+    """Whether ``path`` exists and still has the SHA-256 recorded beside it by :func:`write_checksum`.
+
+    A cached file whose bytes changed on disk (a disk error, zeroed blocks, a partial copy) would otherwise load
+    as plausible data: zeroed pixels are black images, not an error.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "pixels.npy"
+        >>> _ = path.write_bytes(b"1234"); write_checksum(path)
+        >>> is_intact(path), (path.write_bytes(b"0000"), is_intact(path))[1]
+        (True, False)
+    """
+    sidecar = Path(f"{path}.sha256")
+    return Path(path).is_file() and sidecar.is_file() and sidecar.read_text().strip() == _sha256(Path(path))

@@ -57,13 +57,36 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_folder(folder: Path) -> Path:
+    """The model to evaluate in ``folder``: its ``final`` model, the folder itself, or an error that says what to do.
+
+    Raises:
+        FileNotFoundError: no such folder, or an unfinished run (it names the checkpoint to evaluate and how to
+            resume).
+    """
+    from jclip_lab.train import latest_checkpoint
+    from jclip_lab.train.checkpoints import checkpoints
+
+    if (folder / "final").is_dir():
+        return folder / "final"
+    if (folder / "config.json").is_file() or not folder.is_dir():
+        return folder
+    checkpoint = latest_checkpoint(folder) or next(iter(checkpoints(folder)), None)
+    if checkpoint is not None:
+        raise FileNotFoundError(
+            f"{folder} is a training run that has not finished (no {folder / 'final'} yet). Carry it on with "
+            f"`jclip-lab train --out {folder} --resume`, or evaluate its last checkpoint with "
+            f"`jclip-lab eval {checkpoint / 'model'}`."
+        )
+    return folder
+
+
 def _eval(args: argparse.Namespace) -> int:
     from jclip_lab.evaluate import evaluate_world
     from jclip_lab.models import JClipModel
     from jclip_lab.world import load_world
 
-    folder = Path(args.model)
-    model = JClipModel.from_pretrained(folder / "final" if (folder / "final").is_dir() else folder)
+    model = JClipModel.from_pretrained(_model_folder(Path(args.model)))
     report = evaluate_world(model, load_world(args.profile, seed=args.seed), split=args.split)
     summary = ("all", "seen", "transfer", "en", "scenes", "emoji", "flags", "digits", "country", "language", "currency")
     print(report.table(subsets=None if args.per_language else summary))
@@ -100,11 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``jclip-lab`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     import transformers
 
     transformers.utils.logging.disable_progress_bar()  # keep the terminal to the training bars and the results
-    return args.run(args)
+    try:
+        return args.run(args)
+    except (FileNotFoundError, ValueError) as error:  # bad input: the message says what to do, no traceback
+        parser.exit(2, f"jclip-lab {args.command}: error: {error}\n")
 
 
 if __name__ == "__main__":

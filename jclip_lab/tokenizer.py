@@ -13,6 +13,8 @@ Example:
 from __future__ import annotations
 
 import json
+import shutil
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from statistics import mean
@@ -171,8 +173,12 @@ def load_world_tokenizer(world: World, vocab_size: int | None = None) -> PreTrai
     """
     vocab_size = vocab_size or world.profile.vocab_size
     directory = Path(world.directory) / f"tokenizer-v{TOKENIZER_VERSION}-{vocab_size}" if world.directory else None
-    if directory is not None and (directory / "tokenizer.json").exists():
-        return AutoTokenizer.from_pretrained(directory)
+    if directory is not None and directory.exists():
+        try:
+            return AutoTokenizer.from_pretrained(directory)
+        except Exception as error:  # a damaged or half-deleted cache entry: train it again
+            warnings.warn(f"The cached tokenizer in {directory} is damaged ({error}): training it again.", stacklevel=2)
+            shutil.rmtree(directory)
     tokenizer = train_tokenizer(world_texts(world), vocab_size)
     if directory is not None:
         write_directory_atomically(directory, tokenizer.save_pretrained)

@@ -28,6 +28,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,7 +37,13 @@ from pathlib import Path
 from filelock import FileLock
 
 from jclip_lab import __version__
-from jclip_lab.cache import cache_root, write_directory_atomically
+from jclip_lab.cache import (
+    cache_root,
+    is_intact,
+    remove_stale_temporaries,
+    write_checksum,
+    write_directory_atomically,
+)
 from jclip_lab.models import JClipModel
 from jclip_lab.profiles import Profile, get_profile, seed_everything
 from jclip_lab.tokenizer import TOKENIZER_VERSION, load_world_tokenizer
@@ -100,11 +108,10 @@ def variant_directory(profile: Profile, variant: str, seed: int = 0) -> Path:
 
 
 def _stage_directory(directory: Path, stage: int | None, variant: str, profile: Profile) -> Path:
-    count = len(VARIANTS[variant].stages(profile))
-    offset = VARIANTS[variant].start_from[1] if VARIANTS[variant].start_from else 0
-    stage = count + offset if stage is None else stage
-    if not offset < stage <= count + offset:
-        raise ValueError(f"Variant {variant!r} has stages {offset + 1}..{count + offset}; got stage={stage}.")
+    numbers = _stage_numbers(variant, profile)
+    stage = numbers[-1] if stage is None else stage
+    if stage not in numbers:
+        raise ValueError(f"Variant {variant!r} has stages {numbers[0]}..{numbers[-1]}; got stage={stage}.")
     return directory / f"stage-{stage}"
 
 
@@ -140,11 +147,30 @@ def load_history(profile: Profile | str | None = None, variant: str = "canonical
     return History(**json.loads((directory / "history.json").read_text()))
 
 
+def _stage_numbers(variant: str, profile: Profile) -> range:
+    offset = VARIANTS[variant].start_from[1] if VARIANTS[variant].start_from else 0
+    return range(offset + 1, offset + len(VARIANTS[variant].stages(profile)) + 1)
+
+
+def _complete(directory: Path, variant: str, profile: Profile) -> bool:
+    """Whether a cached variant holds its history and every stage's model, each weights file intact."""
+    stages = [directory / f"stage-{number}" for number in _stage_numbers(variant, profile)]
+    return (directory / "history.json").is_file() and all(is_intact(stage / "model.safetensors") for stage in stages)
+
+
 def _trained(profile: Profile, variant: str, seed: int, progress: bool) -> Path:
-    """The variant's cache folder, after training it there if it is not yet (one process at a time)."""
+    """The variant's cache folder, after training it there if it is not yet (one process at a time).
+
+    A cached variant with a stage deleted or damaged is trained again, with a warning; temporary folders of
+    trainings killed mid-write are removed.
+    """
     directory = variant_directory(profile, variant, seed)
     directory.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(directory) + ".lock"):
+        remove_stale_temporaries(directory.parent)
+        if directory.exists() and not _complete(directory, variant, profile):
+            warnings.warn(f"The cached model {directory} is incomplete or damaged: training it again.", stacklevel=3)
+            shutil.rmtree(directory)
         if not directory.exists():
             write_directory_atomically(directory, lambda tmp: _train_variant(tmp, profile, variant, seed, progress))
     return directory
@@ -167,4 +193,5 @@ def _train_variant(out: Path, profile: Profile, variant: str, seed: int, progres
         history.steps += [{**row, "step": row["step"] + len(history.steps)} for row in part.steps]
         model.config.image_size = stage.image_size  # encode_image's default: the resolution it was trained at
         model.save_pretrained(out / f"stage-{number}")
+        write_checksum(out / f"stage-{number}" / "model.safetensors")
     (out / "history.json").write_text(json.dumps(dataclasses.asdict(history)))

@@ -24,3 +24,20 @@ def test_train_needs_an_output_folder(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--profile", "tiny"])
     assert "--out" in capsys.readouterr().err
+
+
+def test_eval_of_an_unfinished_run_suggests_resume_or_the_checkpoint(tmp_path, capsys):
+    (tmp_path / "checkpoint-0000100" / "model").mkdir(parents=True)
+    (tmp_path / "latest").write_text("checkpoint-0000100")
+    with pytest.raises(SystemExit) as exit:
+        main(["eval", str(tmp_path)])
+    error = capsys.readouterr().err
+    assert exit.value.code == 2 and "has not finished" in error
+    assert f"--out {tmp_path} --resume" in error and f"jclip-lab eval {tmp_path}/checkpoint-0000100/model" in error
+
+
+def test_eval_of_a_missing_folder_is_one_line_not_a_traceback(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", str(tmp_path / "nowhere")])
+    error = capsys.readouterr().err
+    assert error.startswith("jclip-lab eval: error: No model at") and "Traceback" not in error

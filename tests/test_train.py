@@ -143,3 +143,17 @@ def test_matryoshka_dims_short_of_the_width_warn(world, tokenizer):
     stage = Stage("s", {"pairs": 1.0}, 1, 8, 32, 24, matryoshka_dims=(16, 32))
     with pytest.warns(UserWarning, match=r"largest is not the embedding width 128: dims 32..127 get no gradient"):
         compute_gradients(model.train(), next(stage_batches(model, world, stage, seed=0)), stage, torch.device("cpu"))
+
+
+def test_training_applies_the_thread_policy_and_says_so(world, tokenizer, monkeypatch, capsys):
+    before = torch.get_num_threads()
+    monkeypatch.setenv("JCLIP_THREADS", "1")
+    try:
+        train(fresh_model(tokenizer), world, stages((1,)), device="cpu", progress=True)
+        assert torch.get_num_threads() == 1
+        assert "training on cpu with 1 CPU thread(s)" in capsys.readouterr().out
+        monkeypatch.setenv("JCLIP_THREADS", "two")
+        with pytest.raises(ValueError, match="JCLIP_THREADS='two': set it to a positive number of threads"):
+            train(fresh_model(tokenizer), world, stages((1,)), device="cpu", progress=False)
+    finally:
+        torch.set_num_threads(before)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sys
 
 import numpy as np
 import pytest
+from conftest import SMALL
 
 from jclip_lab.models.config import OPENAI_CLIP_MEAN as CLIP_MEAN
 from jclip_lab.models.config import OPENAI_CLIP_STD as CLIP_STD
@@ -115,3 +117,22 @@ def test_task_mixer_batches_have_no_duplicate_keys_and_are_seeded(world, tokeniz
     stream = iter(TaskMixer(data, 8, Collator(tokenizer, 24, CLIP_MEAN, CLIP_STD), seed=5))
     next(stream)
     assert skipped["pairs"]["b"]["input_ids"].equal(next(stream)["pairs"]["b"]["input_ids"])
+
+
+def test_the_world_cache_heals_damaged_and_deleted_files(tmp_path):
+    few = dataclasses.replace(SMALL, name="heal", scenes=10, emoji=2, flags=2, charts=2, digits=10)
+    world = load_world(few, cache_dir=tmp_path, progress=False)
+    expected = np.array(world.pixels(few.image_size))
+    path = world.directory / f"pixels-{few.image_size}.npy"
+    data = bytearray(path.read_bytes())
+    data[-1000:] = bytes(1000)  # zeroed bytes inside the pixel array: they would load as black pixels
+    path.write_bytes(bytes(data))
+    reloaded = load_world(few, cache_dir=tmp_path, progress=False)
+    with pytest.warns(UserWarning, match=f"pixels-{few.image_size}.npy is damaged"):
+        assert np.array_equal(reloaded.pixels(few.image_size), expected)
+    (world.directory / "records.json").unlink()  # a deleted records.json made every later load fail
+    with pytest.warns(UserWarning, match="records.json is missing or damaged"):
+        assert load_world(few, cache_dir=tmp_path, progress=False).images == world.images
+    (tmp_path / f".{world.directory.name}-999999999-abc").mkdir()  # left by a writer killed mid-write
+    load_world(few, cache_dir=tmp_path, progress=False)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

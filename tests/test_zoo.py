@@ -67,3 +67,19 @@ def test_two_callers_at_once_train_once(quick_profile):
 def test_unknown_variant_lists_the_valid_ones():
     with pytest.raises(ValueError, match="Unknown variant 'best'; valid variants: canonical, image-text-only"):
         zoo.load("tiny", "best")
+
+
+def test_a_deleted_or_damaged_stage_is_trained_again(quick_profile):
+    profile, calls = quick_profile
+    zoo.load(profile, "image-text-only", seed=4, progress=False)
+    stage = zoo.variant_directory(profile, "image-text-only", seed=4) / "stage-1"
+    weights = stage / "model.safetensors"
+    weights.write_bytes(bytes(weights.stat().st_size))  # zeroed on disk
+    with pytest.warns(UserWarning, match="incomplete or damaged: training it again"):
+        zoo.load(profile, "image-text-only", seed=4, progress=False)
+    import shutil
+
+    shutil.rmtree(stage)
+    with pytest.warns(UserWarning, match="incomplete or damaged"):
+        model = zoo.load(profile, "image-text-only", seed=4, progress=False)
+    assert calls == ["1-short-captions"] * 3 and model.encode_text("red circle").shape == (128,)

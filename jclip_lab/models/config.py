@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -144,6 +145,7 @@ class JClipConfig(PretrainedConfig):
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
         super().__init__(**kwargs)
+        self._check_types()
         self._check_consistent()
 
     @property
@@ -155,6 +157,23 @@ class JClipConfig(PretrainedConfig):
     def vision_mlp_hidden_dim(self) -> int:
         """Hidden width of the vision tower's SwiGLU MLP (int(1024 * 2.6667) = 2730 in jina-clip-v2)."""
         return int(self.vision_width * self.vision_mlp_ratio)
+
+    def _check_types(self) -> None:
+        """Raise a ValueError naming the first field whose value is not of its default's type.
+
+        A hand-edited config.json (``"text_layers": "2"``) would otherwise fail later with an error about an
+        operator, far from its cause. Integers are accepted for floats, lists for tuples.
+        """
+        accepted = {float: (int, float), tuple: (list, tuple), int: (int,), str: (str,), dict: (dict,)}
+        for name, parameter in inspect.signature(JClipConfig.__init__).parameters.items():
+            default, value = parameter.default, getattr(self, name, None)
+            if default is inspect.Parameter.empty or default is None or type(default) not in accepted:
+                continue
+            if isinstance(value, bool) or not isinstance(value, accepted[type(default)]):
+                raise ValueError(
+                    f"Config field {name} must be of type {type(default).__name__} (like {default!r}), "
+                    f"got {value!r} ({type(value).__name__})."
+                )
 
     def _check_consistent(self) -> None:
         """Raise a ValueError naming the first inconsistent pair of fields."""

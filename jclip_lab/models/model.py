@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,8 @@ from transformers.utils import ModelOutput
 
 from jclip_lab.models.config import JClipConfig, check_same_architecture, config_preset
 from jclip_lab.models.layers import Attention
-from jclip_lab.models.preprocess import IMAGE_TYPES, ImageInput, images_to_tensor
+from jclip_lab.models.preprocess import ACCEPTED_IMAGES, IMAGE_TYPES, ImageInput, check_image_size, images_to_tensor
+from jclip_lab.models.saved import check_folder, check_saved_model, quiet_transformers
 from jclip_lab.models.text import TextTower
 from jclip_lab.models.vision import VisionTower
 
@@ -222,7 +223,10 @@ class JClipModel(PreTrainedModel):
             ...     sorted(os.listdir(folder))
             ['config.json', 'model.safetensors']
         """
-        super().save_pretrained(save_directory, **kwargs)
+        if Path(save_directory).exists() and not Path(save_directory).is_dir():
+            raise FileExistsError(f"Cannot save into {save_directory}: it is a file, not a folder.")
+        with quiet_transformers():
+            super().save_pretrained(save_directory, **kwargs)
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(save_directory)
 
@@ -236,16 +240,22 @@ class JClipModel(PreTrainedModel):
     ) -> JClipModel:
         """Load a model saved by :meth:`save_pretrained`, with its tokenizer when the folder holds one.
 
+        The folder is checked before anything loads: it must exist (a lab model is a local folder; download a
+        shared one first, e.g. with ``huggingface_hub.snapshot_download``), hold a ``config.json``, and weights
+        whose every tensor fits that config.
+
         Args:
-            pretrained_model_name_or_path: the folder (or hub id) ``save_pretrained`` wrote.
+            pretrained_model_name_or_path: the folder ``save_pretrained`` wrote.
             config: load the weights into a model built from this config instead of the saved one; it may
                 change fields like ``image_size`` or ``patch_dropout`` but not the architecture.
             *args: passed to ``transformers.PreTrainedModel.from_pretrained``.
             **kwargs: passed to ``transformers.PreTrainedModel.from_pretrained``.
 
         Raises:
-            ValueError: if ``config`` has a different architecture from the saved one (the message lists the
-                fields).
+            FileNotFoundError: no such folder, or no config.json or weights in it.
+            ValueError: weights that do not fit the config (the tensors are named), a damaged weights or
+                tokenizer file (named), or a ``config`` of a different architecture from the saved one (the
+                fields are named).
 
         Example:
             >>> import tempfile
@@ -254,12 +264,19 @@ class JClipModel(PreTrainedModel):
             ...     JClipModel.from_pretrained(folder).config.vocab_size
             10
         """
-        folder = Path(pretrained_model_name_or_path)
-        if config is not None and (folder / "config.json").is_file():
-            check_same_architecture(JClipConfig.from_pretrained(folder), config)
-        model = super().from_pretrained(pretrained_model_name_or_path, *args, config=config, **kwargs)
+        folder = check_folder(pretrained_model_name_or_path)
+        saved = JClipConfig.from_pretrained(folder)
+        if config is not None:
+            check_same_architecture(saved, config)
+        check_saved_model(folder, saved)
+        with quiet_transformers():
+            model = super().from_pretrained(folder, *args, config=config, **kwargs)
         if (folder / TOKENIZER_FILE).is_file():
-            model.set_tokenizer(PreTrainedTokenizerFast.from_pretrained(folder))
+            try:
+                tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
+            except Exception as error:
+                raise ValueError(f"{folder / TOKENIZER_FILE} is damaged: {str(error).splitlines()[0]}") from error
+            model.set_tokenizer(tokenizer)
         return model
 
     @contextmanager
@@ -275,17 +292,23 @@ class JClipModel(PreTrainedModel):
         finally:
             self.train(was_training)
 
-    def _check_truncate_dim(self, truncate_dim: int | None) -> None:
-        """Raise a ValueError unless ``truncate_dim`` is None or an integer in ``1 .. embed_dim``."""
+    def _check_truncate_dim(self, truncate_dim: object) -> int | None:
+        """``truncate_dim`` as an int (numpy integers too), or None; raise a ValueError unless it is in
+        ``1 .. embed_dim``."""
         if truncate_dim is None:
-            return
+            return None
         embed_dim = self.config.embed_dim
-        if isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or not 1 <= truncate_dim <= embed_dim:
+        if isinstance(truncate_dim, bool) or not isinstance(truncate_dim, (int, np.integer)):
+            valid = False
+        else:
+            valid = 1 <= truncate_dim <= embed_dim
+        if not valid:
             raise ValueError(
                 f"truncate_dim must be an integer in 1..{embed_dim} "
                 f"(trained at {self.config.matryoshka_dims}), "
                 f"got {truncate_dim!r}."
             )
+        return int(truncate_dim)
 
     @staticmethod
     def _finish(
@@ -329,9 +352,10 @@ class JClipModel(PreTrainedModel):
             show_progress_bar: show a tqdm progress bar over batches.
 
         Raises:
-            ValueError: no tokenizer attached, no sentences, an empty or whitespace-only sentence (its index
-                is named), an unknown task, or ``truncate_dim`` outside ``1..embed_dim``.
-            TypeError: a sentence that is not a string.
+            ValueError: no tokenizer attached, no sentences, an empty or whitespace-only sentence or one that is not
+                valid Unicode (a lone surrogate; its index is named), an unknown task, ``batch_size`` below 1, or
+                ``truncate_dim`` outside ``1..embed_dim``.
+            TypeError: ``sentences`` not a string or a list of strings (e.g. None, bytes, a number).
 
         Example:
             >>> from jclip_lab.tokenizer import train_tokenizer
@@ -343,17 +367,15 @@ class JClipModel(PreTrainedModel):
         if self.tokenizer is None:
             raise ValueError("encode_text needs a tokenizer: call model.set_tokenizer(tokenizer) first.")
         single = isinstance(sentences, str)
-        texts = [sentences] if single else list(sentences)
+        texts = [sentences] if single else _as_list(sentences, "sentences", "a string or a list of strings")
         if not texts:
             raise ValueError("encode_text got an empty list of sentences.")
         for index, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"sentences[{index}] is a {type(text).__name__}, expected str.")
-            if not text.strip():
-                raise ValueError(f"sentences[{index}] is empty or whitespace-only; it has nothing to embed.")
+            _check_text(text, f"sentences[{index}]")
         if task is not None and task not in self.config.task_instructions:
             raise ValueError(f"Unknown task {task!r}; choose one of {list(self.config.task_instructions)} or None.")
-        self._check_truncate_dim(truncate_dim)
+        truncate_dim = self._check_truncate_dim(truncate_dim)
+        _check_batch_size(batch_size)
         prefix = self.config.task_instructions[task] if task is not None else ""
         # Batch texts of similar length together (as sentence-transformers does): less padding, same embeddings.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -391,8 +413,8 @@ class JClipModel(PreTrainedModel):
         """Embed images, as jina-clip-v2's ``encode_image``: ``(N, dim)``, or ``(dim,)`` for a single image.
 
         Args:
-            images: one image or a list: PIL images (any mode), numpy uint8 arrays (HxW, HxWx3, HxWx4) or
-                paths.
+            images: one image or a list: PIL images (any mode, turned upright by their EXIF orientation), numpy
+                uint8 arrays (HxW, HxWx3, HxWx4), paths, http(s) URLs (fetched with a timeout) or data: URIs.
             batch_size: images per forward pass.
             convert_to_numpy: return a numpy array (else a torch tensor on the model's device).
             normalize_embeddings: L2-normalise each embedding.
@@ -403,8 +425,10 @@ class JClipModel(PreTrainedModel):
             show_progress_bar: show a tqdm progress bar over batches.
 
         Raises:
-            ValueError: no images, or ``truncate_dim`` outside ``1..embed_dim``.
+            ValueError: no images, an empty (0-pixel) or unreadable image (its index and path are named),
+                ``batch_size`` or ``image_size`` below 1, or ``truncate_dim`` outside ``1..embed_dim``.
             TypeError: an image of an unsupported type (the message names it and the accepted ones).
+            FileNotFoundError: a path with no file (its index is named).
 
         Example:
             >>> from PIL import Image
@@ -413,11 +437,12 @@ class JClipModel(PreTrainedModel):
             (64,)
         """
         single = isinstance(images, IMAGE_TYPES)
-        images = [images] if single else list(images)
+        images = [images] if single else _as_list(images, "images", f"{ACCEPTED_IMAGES}, or a list of them")
         if not images:
             raise ValueError("encode_image got an empty list of images.")
-        self._check_truncate_dim(truncate_dim)
-        image_size = image_size or self.config.image_size
+        truncate_dim = self._check_truncate_dim(truncate_dim)
+        _check_batch_size(batch_size)
+        image_size = check_image_size(self.config.image_size if image_size is None else image_size)
         features = []
         with self._inference(device) as model_device:
             for start in tqdm(range(0, len(images), batch_size), desc="encode_image", disable=not show_progress_bar):
@@ -450,3 +475,30 @@ def count_parameters(model: JClipModel) -> dict[str, int]:
         ),
         "total": sum(p.numel() for p in model.parameters()),
     }
+
+
+def _as_list(values: object, name: str, accepted: str) -> list:
+    """``values`` as a list, or a TypeError naming the parameter and what it accepts (None, numbers, bytes...)."""
+    if isinstance(values, (bytes, bytearray, dict)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be {accepted}; got {type(values).__name__}.")
+    return list(values)
+
+
+def _check_text(text: object, name: str) -> None:
+    """Raise unless ``text`` is a non-blank string of valid Unicode (no lone surrogates)."""
+    if not isinstance(text, str):
+        raise TypeError(f"{name} is a {type(text).__name__}, expected str.")
+    if not text.strip():
+        raise ValueError(f"{name} is empty or whitespace-only; it has nothing to embed.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"{name} is not valid Unicode: {text[error.start : error.end]!r} at position {error.start} is a lone "
+            "surrogate (often from bytes decoded with errors='surrogateescape'); decode with errors='replace'."
+        ) from None
+
+
+def _check_batch_size(batch_size: object) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")

@@ -1,7 +1,10 @@
 """Turn images of any common form into the normalised pixel tensor the vision tower takes.
 
-Accepted: PIL images in any mode (transparent ones are composited on white, everything is converted to RGB),
-numpy ``uint8`` arrays of shape ``H x W``, ``H x W x 3`` or ``H x W x 4``, and paths to image files.
+Accepted, as jina-clip-v2's ``encode_image`` accepts them: PIL images in any mode, numpy ``uint8`` arrays of
+shape ``H x W``, ``H x W x 3`` or ``H x W x 4``, paths to image files, ``http(s)://`` URLs (fetched with a
+timeout) and ``data:`` URIs. Every image is turned upright by its EXIF orientation (a phone photo is stored
+sideways with a tag that says so), 16- and 32-bit images are scaled to 8 bits by their real range, transparent
+pixels become white, and everything becomes RGB.
 
 Example:
     >>> import numpy as np
@@ -12,29 +15,48 @@ Example:
 
 from __future__ import annotations
 
+import base64
+import io
 import os
+import urllib.request
 from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from jclip_lab.models.config import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 from jclip_lab.pixels import normalize_pixels
 
 ImageInput = Image.Image | np.ndarray | str | os.PathLike
 IMAGE_TYPES = (Image.Image, np.ndarray, str, os.PathLike)
-ACCEPTED_IMAGES = "a PIL.Image.Image, a numpy uint8 array (HxW, HxWx3 or HxWx4) or a file path (str or Path)"
+ACCEPTED_IMAGES = (
+    "a PIL.Image.Image, a numpy uint8 array (HxW, HxWx3 or HxWx4), a file path (str or Path), an http(s) URL or a "
+    "data: URI"
+)
+URL_TIMEOUT_S = 10.0
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # 16-bit and 32-bit single-channel modes
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """A new RGB copy of ``image``; transparent pixels (RGBA, LA, P with transparency, ...) become white.
+    """A new upright RGB copy of ``image``.
+
+    EXIF orientation is applied; 16- and 32-bit images (modes ``I;16``, ``I``, ``F``) are scaled to 0-255 by their
+    own minimum and maximum (``convert("RGB")`` would clip them to white); transparent pixels become white.
 
     Example:
         >>> clear = Image.new("RGBA", (1, 1), (255, 0, 0, 0))  # fully transparent red
         >>> to_rgb(clear).getpixel((0, 0))
         (255, 255, 255)
+        >>> to_rgb(Image.fromarray(np.array([[0, 1000, 4000]], dtype=np.uint16))).getpixel((1, 0))  # 16-bit grey
+        (64, 64, 64)
     """
+    image = ImageOps.exif_transpose(image)
+    if image.mode in WIDE_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        scaled = (values - low) / (high - low) * 255 if high > low else np.zeros_like(values)
+        image = Image.fromarray(np.round(scaled).astype(np.uint8))
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -42,29 +64,75 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _open(source: str | os.PathLike) -> Image.Image:
+    """Open a path, an http(s) URL or a data: URI as a PIL image (not yet decoded)."""
+    text = str(source)
+    if text.startswith("data:"):
+        header, _, payload = text.partition(",")
+        data = base64.b64decode(payload) if header.endswith(";base64") else urllib.request.unquote(payload).encode()
+        return Image.open(io.BytesIO(data))
+    if text.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(text, timeout=URL_TIMEOUT_S) as response:
+                return Image.open(io.BytesIO(response.read()))
+        except OSError as error:
+            raise ValueError(f"Could not fetch {text} ({error}); offline, pass a local file instead.") from None
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"No image file at {os.path.abspath(source)}.")
+    return Image.open(source)
+
+
 def load_image(image: ImageInput) -> Image.Image:
-    """Read a PIL image, numpy array or file path into an RGB PIL image.
+    """Read a PIL image, numpy array, file path, URL or data: URI into an upright RGB PIL image.
 
     Raises:
         TypeError: for any other type, or an array whose dtype is not uint8.
-        ValueError: for an array of another shape.
+        ValueError: for an array of another shape, an empty (0-pixel) image, a file that is not an image, or a
+            URL that cannot be fetched.
+        FileNotFoundError: for a path with no file.
 
     Example:
         >>> load_image(np.full((2, 3, 4), 255, dtype=np.uint8)).size
         (3, 2)
     """
     if isinstance(image, (str, os.PathLike)):
-        with Image.open(image) as opened:
-            return to_rgb(opened)
-    if isinstance(image, np.ndarray):
+        try:
+            with _open(image) as opened:
+                image = to_rgb(opened)
+        except UnidentifiedImageError:
+            raise ValueError(f"{str(image)[:100]} is not an image file PIL can read (or it is damaged).") from None
+    elif isinstance(image, np.ndarray):
         if image.dtype != np.uint8:
-            raise TypeError(f"Image arrays must have dtype uint8 (0-255), got {image.dtype}.")
+            hint = (
+                " (for floats in [0, 1], pass (array * 255).round().astype(np.uint8))"
+                if image.dtype.kind == "f"
+                else ""
+            )
+            raise TypeError(f"Image arrays must have dtype uint8 (0-255), got {image.dtype}{hint}.")
         if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
             raise ValueError(f"Image arrays must be HxW, HxWx3 or HxWx4, got shape {image.shape}.")
-        return to_rgb(Image.fromarray(image))
-    if isinstance(image, Image.Image):
-        return to_rgb(image)
-    raise TypeError(f"Unsupported image type {type(image).__name__}; expected {ACCEPTED_IMAGES}.")
+        if image.size == 0:
+            raise ValueError(f"The image array is empty (shape {image.shape}): there is nothing to embed.")
+        image = to_rgb(Image.fromarray(image))
+    elif isinstance(image, Image.Image):
+        image = to_rgb(image)
+    else:
+        raise TypeError(f"Unsupported image type {type(image).__name__}; expected {ACCEPTED_IMAGES}.")
+    if 0 in image.size:
+        raise ValueError(f"The image is {image.size[0]}x{image.size[1]} pixels: there is nothing to embed.")
+    return image
+
+
+def check_image_size(image_size: object) -> int:
+    """Return ``image_size`` if it is a positive integer (numpy integers too), else raise naming it.
+
+    Example:
+        >>> check_image_size(np.int64(32))
+        32
+    """
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 1:
+        raise ValueError(f"image_size must be a positive number of pixels, got {image_size!r}.")
+    return int(image_size)
 
 
 def images_to_tensor(
@@ -78,12 +146,25 @@ def images_to_tensor(
     The whole image is squashed to a square rather than center-cropped as in CLIP, so nothing at the borders
     of a wide chart or a tall page is cut away.
 
+    Raises:
+        ValueError, TypeError, FileNotFoundError: as :func:`load_image`, with the image's index (and path) named.
+
     Example:
         >>> pixels = images_to_tensor([Image.new("RGB", (40, 20), "red")], image_size=16)
         >>> pixels.shape, round(pixels[0, 0, 0, 0].item(), 3)  # red channel: (1 - mean) / std
         (torch.Size([1, 3, 16, 16]), 1.93)
+        >>> images_to_tensor([Image.new("RGB", (4, 4)), "missing.png"], image_size=16)
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: images[1] ('missing.png'): No image file at ...
     """
-    arrays = [
-        np.asarray(load_image(image).resize((image_size, image_size), Image.Resampling.BICUBIC)) for image in images
-    ]
+    image_size = check_image_size(image_size)
+    arrays = []
+    for index, image in enumerate(images):
+        try:
+            loaded = load_image(image)
+        except (TypeError, ValueError, FileNotFoundError) as error:
+            where = f" ({str(image)[:100]!r})" if isinstance(image, (str, os.PathLike)) else ""
+            raise type(error)(f"images[{index}]{where}: {error}") from None
+        arrays.append(np.asarray(loaded.resize((image_size, image_size), Image.Resampling.BICUBIC)))
     return normalize_pixels(np.stack(arrays), mean, std)

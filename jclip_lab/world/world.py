@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import tempfile
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +26,19 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from jclip_lab.cache import cache_root, write_directory_atomically, write_file_atomically
+from jclip_lab.cache import (
+    cache_root,
+    is_intact,
+    remove_stale_temporaries,
+    write_checksum,
+    write_directory_atomically,
+    write_file_atomically,
+)
 from jclip_lab.profiles import Profile, get_profile
 from jclip_lab.world.build import SOURCES, SPLITS, build_records, check_sources, render_image
 from jclip_lab.world.languages import TEXT_LANGUAGES, check_language
 
-WORLD_VERSION = 2
+WORLD_VERSION = 3  # 3: checksums beside the cached files
 # The profile fields that change what the world holds (the others size the model and the training).
 WORLD_FIELDS = ("image_size", "long_image_size", "scenes", "emoji", "flags", "charts", "digits")
 
@@ -60,15 +69,21 @@ class World:
     directory: Path | None = None
 
     def pixels(self, size: int) -> np.ndarray:
-        """All images at ``size`` x ``size`` as one ``uint8`` array (rendered and cached on first use)."""
+        """All images at ``size`` x ``size`` as one ``uint8`` array (rendered and cached on first use).
+
+        A cached file whose checksum no longer matches (damaged on disk) is rendered again, with a warning.
+        """
         if size not in self.pixel_cache:
             path = self.directory / f"pixels-{size}.npy" if self.directory else None
-            if path is not None and path.exists():
+            if path is not None and is_intact(path):
                 self.pixel_cache[size] = np.load(path, mmap_mode="r")
-            else:
-                self.pixel_cache[size] = render_all(self.images, (size,))[size]
-                if path is not None:
-                    write_file_atomically(path, lambda tmp: np.save(tmp, self.pixel_cache[size]))
+                return self.pixel_cache[size]
+            if path is not None and path.exists():
+                warnings.warn(f"{path} is damaged (its checksum changed): rendering it again.", stacklevel=2)
+            self.pixel_cache[size] = render_all(self.images, (size,))[size]
+            if path is not None:
+                write_file_atomically(path, lambda tmp: np.save(tmp, self.pixel_cache[size]))
+                write_checksum(path)
         return self.pixel_cache[size]
 
     def image(self, index: int, size: int | None = None) -> Image.Image:
@@ -165,7 +180,11 @@ def load_world(
     """
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     directory = world_directory(profile, seed, Path(cache_dir) if cache_dir else None)
-    if not (directory / "records.json").exists():
+    remove_stale_temporaries(directory.parent)
+    if directory.exists() and not is_intact(directory / "records.json"):
+        warnings.warn(f"{directory / 'records.json'} is missing or damaged: generating the world again.", stacklevel=2)
+        shutil.rmtree(directory)
+    if not directory.exists():
         world = generate_world(profile, seed, progress=progress)
         _write_world(world, directory)
     records = json.loads((directory / "records.json").read_text(encoding="utf-8"))
@@ -178,8 +197,10 @@ def _write_world(world: World, directory: Path) -> None:
     def write(tmp: Path) -> None:
         records = {"images": world.images, "text_pairs": world.text_pairs, "triplets": world.triplets, "sts": world.sts}
         (tmp / "records.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+        write_checksum(tmp / "records.json")
         for size, array in world.pixel_cache.items():
             np.save(tmp / f"pixels-{size}.npy", array)
+            write_checksum(tmp / f"pixels-{size}.npy")
 
     write_directory_atomically(directory, write)
 
