@@ -152,18 +152,6 @@ def get_device() -> torch.device:
     return torch.device("cpu")
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The mixed-precision dtype to train in on ``device``: bf16 on CUDA cards that support it, else none (fp32).
-
-    Example:
-        >>> autocast_dtype(torch.device("cpu")) is None
-        True
-    """
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return None
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's random generators (all devices) for a reproducible run.
 

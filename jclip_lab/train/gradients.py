@@ -5,7 +5,8 @@ compute the same gradients: :func:`cached_gradients` only changes how much memor
 
 Example:
     >>> from dataclasses import replace
-    >>> from jclip_lab.train.stages import Stage
+    >>> from jclip_lab.train.precision import FP32, Precision
+from jclip_lab.train.stages import Stage
     >>> stage = Stage("s", {"pairs": 1.0}, steps=1, batch_size=2, image_size=32, max_text_length=8)
     >>> matryoshka_dims(stage, 128, (16, 32, 64, 128)), matryoshka_dims(replace(stage, matryoshka_dims=()), 128, ())
     ((16, 32, 64, 128), ())
@@ -22,6 +23,7 @@ import torch
 
 from jclip_lab.losses import matryoshka_loss, multi_task_loss
 from jclip_lab.models import JClipModel
+from jclip_lab.train.precision import FP32, Precision
 from jclip_lab.train.stages import Stage
 from jclip_lab.train.tasks import TASKS, Embed
 
@@ -54,9 +56,8 @@ def _task_losses(model: JClipModel, embeddings: Mapping[str, list[torch.Tensor]]
     return multi_task_loss(losses, stage.tasks)
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
-    """Run the towers in ``dtype`` (bf16 or fp16) on ``device``; ``None`` runs them in fp32 (autocast off)."""
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+def _scaled(loss: torch.Tensor, scaler: torch.amp.GradScaler | None) -> torch.Tensor:
+    return scaler.scale(loss) if scaler is not None else loss
 
 
 def _to_device(inputs: torch.Tensor | Mapping[str, torch.Tensor], device: torch.device):
@@ -66,7 +67,12 @@ def _to_device(inputs: torch.Tensor | Mapping[str, torch.Tensor], device: torch.
 
 
 def full_batch_gradients(
-    model: JClipModel, batches: Mapping[str, Mapping], stage: Stage, device: torch.device, dtype: torch.dtype | None
+    model: JClipModel,
+    batches: Mapping[str, Mapping],
+    stage: Stage,
+    device: torch.device,
+    precision: Precision,
+    scaler: torch.amp.GradScaler | None,
 ) -> dict[str, float]:
     """Embed every task's whole batch with gradients, sum the losses, backpropagate once.
 
@@ -75,18 +81,19 @@ def full_batch_gradients(
         batches: task name -> collated batch (a :class:`~jclip_lab.world.datasets.Collator`'s output).
         stage: the stage (task weights, Matryoshka dims).
         device: where the model is.
-        dtype: the mixed-precision dtype the towers run in (the losses are always fp32); ``None`` for fp32.
+        precision: the number format the towers run in (the losses are always fp32).
+        scaler: fp16's gradient scaler: the loss is scaled before backward (None: no scaling).
 
     Returns:
         Each task's loss as a float.
     """
-    with autocast(device, dtype):
+    with precision.autocast(device):
         embeddings = {
             name: TASKS[name].embed(model, {k: _to_device(v, device) for k, v in batch.items()})
             for name, batch in batches.items()
         }
         total, parts = _task_losses(model, embeddings, stage)
-    total.backward()
+    _scaled(total, scaler).backward()
     return parts
 
 
@@ -139,7 +146,8 @@ def cached_gradients(
     batches: Mapping[str, Mapping],
     stage: Stage,
     device: torch.device,
-    dtype: torch.dtype | None,
+    precision: Precision,
+    scaler: torch.amp.GradScaler | None,
     chunk_size: int,
 ) -> dict[str, float]:
     """Gradient caching (Gao et al. 2021, arXiv:2101.06983): the full batch's gradients, one chunk's memory.
@@ -156,18 +164,18 @@ def cached_gradients(
     embeddings: dict[str, list[torch.Tensor]] = {}
     for name, batch in batches.items():
         chunks[name] = [_chunks(batch[field], embed, chunk_size, device) for field, embed in TASKS[name].inputs]
-        with torch.no_grad(), autocast(device, dtype):
+        with torch.no_grad(), precision.autocast(device):
             embeddings[name] = [
                 torch.cat([chunk.embed(model, chunk.inputs).float() for chunk in input_chunks]).requires_grad_()
                 for input_chunks in chunks[name]
             ]
-    with autocast(device, dtype):
+    with precision.autocast(device):
         total, parts = _task_losses(model, embeddings, stage)
-    total.backward()
+    _scaled(total, scaler).backward()  # the embeddings' gradients carry the scale into the replays
     for name, task_chunks in chunks.items():
         for input_chunks, detached in zip(task_chunks, embeddings[name], strict=True):
             for chunk in input_chunks:
-                with chunk.random_state.replay(), autocast(device, dtype):
+                with chunk.random_state.replay(), precision.autocast(device):
                     replayed = chunk.embed(model, chunk.inputs)
                 replayed.float().backward(detached.grad[chunk.rows])
     return parts
@@ -178,7 +186,8 @@ def compute_gradients(
     batches: Mapping[str, Mapping],
     stage: Stage,
     device: torch.device,
-    dtype: torch.dtype | None = None,
+    precision: Precision = FP32,
+    scaler: torch.amp.GradScaler | None = None,
     chunk_size: int | None = None,
 ) -> dict[str, float]:
     """:func:`full_batch_gradients`, or :func:`cached_gradients` when ``chunk_size`` is set.
@@ -188,9 +197,10 @@ def compute_gradients(
         batches: task name -> collated batch.
         stage: the stage (task weights, Matryoshka dims).
         device: where the model is.
-        dtype: the mixed-precision dtype the towers run in; ``None`` (the default) for fp32.
+        precision: the number format the towers run in (default fp32).
+        scaler: fp16's gradient scaler (None: no loss scaling).
         chunk_size: rows per forward pass with gradient caching; ``None`` embeds each batch whole.
     """
     if chunk_size is None:
-        return full_batch_gradients(model, batches, stage, device, dtype)
-    return cached_gradients(model, batches, stage, device, dtype, chunk_size)
+        return full_batch_gradients(model, batches, stage, device, precision, scaler)
+    return cached_gradients(model, batches, stage, device, precision, scaler, chunk_size)

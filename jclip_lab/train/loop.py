@@ -19,9 +19,10 @@ import torch
 from tqdm.auto import tqdm
 
 from jclip_lab.models import JClipModel
-from jclip_lab.profiles import autocast_dtype, get_device, seed_everything, set_threads
+from jclip_lab.profiles import get_device, seed_everything, set_threads
 from jclip_lab.train.checkpoints import Position, load_checkpoint, restore_random_state, save_checkpoint
 from jclip_lab.train.gradients import compute_gradients
+from jclip_lab.train.precision import FP32, Precision, choose_precision
 from jclip_lab.train.stages import Stage, lr_factor
 from jclip_lab.train.tasks import TASKS
 from jclip_lab.world import World
@@ -89,8 +90,13 @@ def training_step(
     device: torch.device,
     chunk_size: int | None = None,
     max_grad_norm: float = 1.0,
+    precision: Precision = FP32,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> dict[str, float]:
     """One optimizer step: set the learning rate, compute the gradients, clip them, step, clamp the temperature.
+
+    With fp16's ``scaler`` the gradients are unscaled before clipping, and the step is skipped (the scale
+    lowered) when they hold an inf or NaN.
 
     Returns:
         Each task's loss as a float.
@@ -98,12 +104,28 @@ def training_step(
     for group in optimizer.param_groups:
         group["lr"] = stage.lr * lr_factor(step, stage)
     optimizer.zero_grad(set_to_none=True)
-    parts = compute_gradients(model, batches, stage, device, autocast_dtype(device), chunk_size)
+    parts = compute_gradients(model, batches, stage, device, precision, scaler, chunk_size)
+    if scaler is not None:
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
     torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-    optimizer.step()
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
     with torch.no_grad():  # clamp the stored log-scale (never its exponent: that would stop its gradient)
         model.logit_scale.clamp_(0, model.config.logit_scale_max)
     return parts
+
+
+def compile_towers(model: JClipModel, **options: object) -> None:
+    """``torch.compile`` both towers in place (their weights and state-dict names are unchanged).
+
+    The first steps are slow while the graphs compile; later steps run fused kernels. ``options`` go to
+    ``torch.compile`` (e.g. ``mode="max-autotune"`` on a GPU, ``backend="aot_eager"`` to check a graph quickly).
+    """
+    model.text.compile(**options)
+    model.vision.compile(**options)
 
 
 def _fresh_or_resumed(
@@ -150,6 +172,8 @@ class _Run:
     max_grad_norm: float
     progress: bool
     history: History
+    precision: Precision
+    scaler: torch.amp.GradScaler | None
 
     def stage(self, stage: Stage, index: int, first_step: int, optimizer_state: dict | None, random: dict | None):
         """Run ``stage`` (the ``index``-th) from ``first_step``, from a checkpoint's optimizer and random states."""
@@ -166,7 +190,7 @@ class _Run:
         bar = tqdm(range(first_step, stage.steps), desc=stage.name, disable=not self.progress, mininterval=2.0)
         for step in bar:
             parts = training_step(self.model, optimizer, next(batches), stage, step, self.device, self.chunk_size,
-                                  self.max_grad_norm)  # fmt: skip
+                                  self.max_grad_norm, self.precision, self.scaler)  # fmt: skip
             self.log(stage, parts, optimizer.param_groups[0]["lr"])
             bar.set_postfix({task: f"{value:.2f}" for task, value in parts.items()})
             self.evaluate_and_save(stage, index, step + 1, optimizer)
@@ -205,6 +229,8 @@ def train(
     eval_fn: Callable[[JClipModel], dict[str, float]] | None = None,
     chunk_size: int | None = None,
     max_grad_norm: float = 1.0,
+    precision: str = "auto",
+    compile: bool = False,
     progress: bool = True,
 ) -> History:
     """Train ``model`` on ``world`` through ``stages``; return the :class:`History`.
@@ -226,6 +252,9 @@ def train(
         eval_every: steps between calls of ``eval_fn(model)``, whose metrics go into ``history.evals``.
         chunk_size: compute each batch in chunks of this size with gradient caching (same gradients).
         max_grad_norm: gradient clipping threshold.
+        precision: ``auto`` (bf16 on GPUs that have it, fp16 with loss scaling on other GPUs, fp32 on a CPU), or
+            ``fp32``, ``bf16``, ``fp16``; see :mod:`jclip_lab.train.precision`.
+        compile: ``torch.compile`` the towers first (:func:`compile_towers`).
         progress: show a progress bar per stage with the running loss parts, and the thread count at the start.
 
     Raises:
@@ -237,12 +266,16 @@ def train(
         raise ValueError("train needs a model with a tokenizer: model.set_tokenizer(tokenizer).")
     model.to(device)
     threads = set_threads()
+    chosen = choose_precision(device, precision)
+    if compile:
+        compile_towers(model)
     if progress:
-        print(f"training on {device.type}" + (f" with {threads} CPU thread(s)" if device.type == "cpu" else ""))
+        on = f"{device.type} with {threads} CPU thread(s)" if device.type == "cpu" else device.type
+        print(f"training on {on} in {chosen.name}" + (", compiled" if compile else ""))
     out_dir = Path(out_dir) if out_dir is not None else None
     position, history, optimizer_state, random = _fresh_or_resumed(model, stages, out_dir, resume, overwrite)
     run = _Run(model, world, seed, device, out_dir, checkpoint_every, eval_every, eval_fn, chunk_size, max_grad_norm,
-               progress, history)  # fmt: skip
+               progress, history, chosen, chosen.scaler(device))  # fmt: skip
     for index in range(position.stage_index, len(stages)):
         first_step = position.stage_step if index == position.stage_index else 0
         run.stage(stages[index], index, first_step, optimizer_state, random)
