@@ -8,6 +8,9 @@ The package is small on purpose; each module holds one idea:
 - ``models``: RoPE text tower, EVA02-style vision tower, ``JClipModel``.
 - ``losses``: InfoNCE (image-text, text pairs, hard negatives) and the Matryoshka loss.
 
+Importing ``jclip_lab`` registers the lab's model type ``jclip`` with ``transformers.AutoConfig`` and
+``AutoModel``: ``AutoModel.from_pretrained(folder)`` loads a saved ``JClipModel``.
+
 Example:
     >>> import jclip_lab
     >>> jclip_lab.__version__
@@ -15,3 +18,5 @@ Example:
 """
 
 __version__ = "0.1.0"
+
+from jclip_lab import models  # noqa: E402, F401  (registers the model type "jclip" with transformers' Auto classes)

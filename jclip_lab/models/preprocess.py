@@ -66,24 +66,56 @@ def load_image(image: ImageInput) -> Image.Image:
     raise TypeError(f"Unsupported image type {type(image).__name__}; expected {ACCEPTED_IMAGES}.")
 
 
+def resize_shortest_and_crop(image: Image.Image, size: int) -> Image.Image:
+    """Resize (bicubic) so the shortest side is ``size``, then cut the central ``size`` x ``size`` square.
+
+    This is jina-clip-v2's preprocessing (``resize_mode="shortest"`` in its preprocessor_config.json: open_clip's
+    ``Resize(size)`` then ``CenterCrop(size)``), with torchvision's rounding: the long side becomes
+    ``int(size * long / short)`` and the crop starts at ``round((side - size) / 2)``.
+
+    Example:
+        >>> resize_shortest_and_crop(Image.new("RGB", (60, 30)), 16).size
+        (16, 16)
+    """
+    width, height = image.size
+    short, long = min(width, height), max(width, height)
+    long = int(size * long / short)  # torchvision.transforms.functional._compute_resized_output_size
+    image = image.resize((size, long) if width <= height else (long, size), Image.Resampling.BICUBIC)
+    left, top = int(round((image.width - size) / 2.0)), int(round((image.height - size) / 2.0))
+    return image.crop((left, top, left + size, top + size))
+
+
 def images_to_tensor(
     images: Sequence[ImageInput],
     image_size: int,
     mean: Sequence[float] = OPENAI_CLIP_MEAN,
     std: Sequence[float] = OPENAI_CLIP_STD,
+    resize_mode: str = "squash",
 ) -> torch.Tensor:
-    """Load, resize (bicubic, to ``image_size`` x ``image_size``) and normalise images into ``(B, 3, S, S)``.
+    """Load, resize (bicubic) to ``image_size`` x ``image_size`` and normalise images into ``(B, 3, S, S)``.
 
-    The whole image is squashed to a square rather than center-cropped as in CLIP, so nothing at the borders
-    of a wide chart or a tall page is cut away.
+    With ``resize_mode="squash"`` (the lab's default) the whole image is squashed to a square rather than
+    center-cropped as in CLIP, so nothing at the borders of a wide chart or a tall page is cut away. With
+    ``"shortest"`` the shortest side is resized and the centre cropped, as jina-clip-v2 does
+    (:func:`resize_shortest_and_crop`).
+
+    Raises:
+        ValueError: for another ``resize_mode``.
 
     Example:
         >>> pixels = images_to_tensor([Image.new("RGB", (40, 20), "red")], image_size=16)
         >>> pixels.shape, round(pixels[0, 0, 0, 0].item(), 3)  # red channel: (1 - mean) / std
         (torch.Size([1, 3, 16, 16]), 1.93)
     """
+    if resize_mode not in ("squash", "shortest"):
+        raise ValueError(f"resize_mode must be 'squash' or 'shortest', got {resize_mode!r}.")
     arrays = [
-        np.asarray(load_image(image).resize((image_size, image_size), Image.Resampling.BICUBIC)) for image in images
+        np.asarray(
+            resize_shortest_and_crop(load_image(image), image_size)
+            if resize_mode == "shortest"
+            else load_image(image).resize((image_size, image_size), Image.Resampling.BICUBIC)
+        )
+        for image in images
     ]
     pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
     return (pixels - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
