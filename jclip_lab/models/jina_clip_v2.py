@@ -312,7 +312,7 @@ def _checkpoint_files(
             )
         return {name: folder / name for name in JINA_CLIP_V2_FILES}
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+    from huggingface_hub.utils import LocalEntryNotFoundError, OfflineModeIsEnabled
 
     files = {}
     for name in JINA_CLIP_V2_FILES:  # only these four: not the ONNX exports, not the remote code
@@ -455,7 +455,7 @@ def _convert_state_dict(tensors: _Tensors, config: JClipConfig, adapter: int | N
 def load_tokenizer(
     path: str | os.PathLike, pad_token_id: int = 1, max_length: int = ENCODE_TEXT_MAX_LENGTH
 ) -> PreTrainedTokenizerFast:
-    """XLM-R's fast tokenizer from a ``tokenizer.json`` (no ``trust_remote_code``), padding with ``<pad>``.
+    """XLM-R's fast tokenizer from a ``tokenizer.json`` (no remote code runs), padding with ``<pad>``.
 
     Args:
         path: the ``tokenizer.json``.
