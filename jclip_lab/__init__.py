@@ -9,6 +9,9 @@ The package is small on purpose; each module holds one idea:
 - ``losses``: InfoNCE (image-text, text pairs, hard negatives) and the Matryoshka loss.
 - ``real_benchmarks``: readers and recall@k for the real benchmarks (Flickr30k, MSCOCO, XTD10, Crossmodal-3600).
 
+Importing ``jclip_lab`` registers the lab's model type ``jclip`` with ``transformers.AutoConfig`` and
+``AutoModel``: ``AutoModel.from_pretrained(folder)`` loads a saved ``JClipModel``.
+
 Example:
     >>> import jclip_lab
     >>> jclip_lab.__version__
@@ -16,3 +19,5 @@ Example:
 """
 
 __version__ = "0.1.0"
+
+from jclip_lab import models  # noqa: E402, F401  (registers the model type "jclip" with transformers' Auto classes)

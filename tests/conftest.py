@@ -1,10 +1,11 @@
-"""Shared fixtures: a small world (generated once per test session), its tokenizer and a tiny model."""
+"""Shared fixtures: no network, a small world (generated once per test session), its tokenizer and a tiny model."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import pytest
+from real_format import block_network
 
 from jclip_lab.profiles import get_profile, seed_everything
 from jclip_lab.world import load_world
@@ -12,6 +13,14 @@ from jclip_lab.world import load_world
 SMALL = dataclasses.replace(
     get_profile("tiny"), name="test-small", scenes=150, emoji=10, flags=12, charts=12, digits=40
 )
+
+
+@pytest.fixture(autouse=True)
+def no_network():
+    """Every test runs offline: a connection or name lookup for anything but loopback raises NetworkBlocked."""
+    undo = block_network()
+    yield
+    undo()
 
 
 @pytest.fixture(scope="session")

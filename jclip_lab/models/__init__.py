@@ -6,6 +6,11 @@
 - ``config``: ``JClipConfig``, the presets (``tiny`` ... ``jina-clip-v2``), ``check_same_architecture``.
 - ``preprocess``: images of any form to normalised pixel tensors.
 - ``model``: ``JClipModel`` with ``encode_text`` / ``encode_image``, and ``count_parameters``.
+- ``jina_clip_v2``: the converter that loads the real jina-clip-v2 weights into ``JClipModel``
+  (``JClipModel.from_jina_clip_v2``).
+
+Importing the package registers the model type ``jclip`` with ``transformers.AutoConfig`` and ``AutoModel``, so a
+folder written by ``JClipModel.save_pretrained`` loads through them too.
 
 Example:
     >>> from jclip_lab.models import JClipModel, config_preset
@@ -14,9 +19,14 @@ Example:
     128
 """
 
+from transformers import AutoConfig, AutoModel
+
 from jclip_lab.models.config import PRESETS, JClipConfig, check_same_architecture, config_preset
 from jclip_lab.models.model import JClipModel, JClipOutput, count_parameters
 from jclip_lab.models.preprocess import images_to_tensor, load_image
+
+AutoConfig.register(JClipConfig.model_type, JClipConfig, exist_ok=True)
+AutoModel.register(JClipConfig, JClipModel, exist_ok=True)
 
 __all__ = [
     "PRESETS",

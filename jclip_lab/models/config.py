@@ -41,7 +41,11 @@ ARCHITECTURE_FIELDS = (
     "patch_size",
     "num_channels",
     "embed_dim",
+    "text_post_norm",
+    "vision_pos_embed",
+    "add_projections",
 )
+RESIZE_MODES = ("squash", "shortest")
 
 
 class JClipConfig(PretrainedConfig):
@@ -54,7 +58,8 @@ class JClipConfig(PretrainedConfig):
         text_heads: attention heads in the text tower.
         text_mlp_ratio: GELU MLP hidden width over ``text_width`` (XLM-R: 4).
         text_rope_theta: RoPE base of the text tower.
-        max_text_length: tokens kept per text by ``encode_text`` (jina-clip-v2: 8192).
+        max_text_length: tokens kept per text by ``encode_text`` (jina-clip-v2's ``encode_text`` truncates at 512,
+            although its RoPE text tower reads 8192).
         vision_width: width of the vision tower.
         vision_layers: blocks in the vision tower.
         vision_heads: attention heads in the vision tower.
@@ -76,6 +81,24 @@ class JClipConfig(PretrainedConfig):
         task_instructions: prefixes ``encode_text(task=...)`` puts before each text.
         layer_norm_eps: LayerNorm epsilon.
         initializer_range: standard deviation of the random initial weights.
+        text_post_norm: XLM-R's post-LN text blocks (``norm(x + branch(x))``, a LayerNorm after the embeddings and
+            none at the end), as jina-clip-v2 inherits them; the tiny presets keep pre-LN blocks, which train more
+            stably from scratch.
+        text_layer_norm_eps: LayerNorm epsilon of the text tower; None: ``layer_norm_eps`` (jina-clip-v2: 1e-5).
+        vision_layer_norm_eps: LayerNorm epsilon of the vision tower; None: ``layer_norm_eps`` (jina-clip-v2's EVA02
+            uses 1e-6).
+        vision_pos_embed: add a learned position embedding (one row for the CLS token and one per patch) to the
+            vision tokens, alongside 2-D RoPE, as EVA02 does. It is never interpolated, so it fixes the grid to
+            ``image_size // patch_size``; the tiny presets rely on RoPE alone and run at any resolution.
+        vision_rope_reference_grid: scale the 2-D RoPE positions of a ``G x G`` grid to ``arange(G) / G * ref``, as
+            EVA02 does with its pre-training grid ``pt_hw_seq_len`` = 16 (jina-clip-v2's 36 x 36 patches turn as
+            if they were on a 16 x 16 grid); None keeps integer positions (the tiny presets).
+        add_projections: end both towers in a linear projection to ``embed_dim``; jina-clip-v2 has none (its
+            towers are 1024 wide and ``embed_dim`` is 1024), which needs ``embed_dim == text_width ==
+            vision_width``.
+        resize_mode: how ``encode_image`` sizes images: ``"squash"`` (bicubic resize of the whole image to a square,
+            the tiny presets, so nothing at the borders of a chart is lost) or ``"shortest"`` (bicubic resize of the
+            shortest side, then a centre crop, as jina-clip-v2's preprocessor does).
         **kwargs: passed to ``transformers.PretrainedConfig``.
 
     Example:
@@ -114,6 +137,13 @@ class JClipConfig(PretrainedConfig):
         task_instructions: dict[str, str] | None = None,
         layer_norm_eps: float = 1e-5,
         initializer_range: float = 0.02,
+        text_post_norm: bool = False,
+        text_layer_norm_eps: float | None = None,
+        vision_layer_norm_eps: float | None = None,
+        vision_pos_embed: bool = False,
+        vision_rope_reference_grid: float | None = None,
+        add_projections: bool = True,
+        resize_mode: str = "squash",
         **kwargs: Any,
     ):
         self.vocab_size = vocab_size
@@ -144,6 +174,13 @@ class JClipConfig(PretrainedConfig):
         )
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
+        self.text_post_norm = text_post_norm
+        self.text_layer_norm_eps = text_layer_norm_eps
+        self.vision_layer_norm_eps = vision_layer_norm_eps
+        self.vision_pos_embed = vision_pos_embed
+        self.vision_rope_reference_grid = vision_rope_reference_grid
+        self.add_projections = add_projections
+        self.resize_mode = resize_mode
         super().__init__(**kwargs)
         self._check_types()
         self._check_consistent()
@@ -164,16 +201,33 @@ class JClipConfig(PretrainedConfig):
         A hand-edited config.json (``"text_layers": "2"``) would otherwise fail later with an error about an
         operator, far from its cause. Integers are accepted for floats, lists for tuples.
         """
-        accepted = {float: (int, float), tuple: (list, tuple), int: (int,), str: (str,), dict: (dict,)}
+        accepted = {float: (int, float), tuple: (list, tuple), int: (int,), str: (str,), dict: (dict,), bool: (bool,)}
         for name, parameter in inspect.signature(JClipConfig.__init__).parameters.items():
             default, value = parameter.default, getattr(self, name, None)
             if default is inspect.Parameter.empty or default is None or type(default) not in accepted:
                 continue
-            if isinstance(value, bool) or not isinstance(value, accepted[type(default)]):
+            if (isinstance(value, bool) and type(default) is not bool) or not isinstance(
+                value, accepted[type(default)]
+            ):
                 raise ValueError(
                     f"Config field {name} must be of type {type(default).__name__} (like {default!r}), "
                     f"got {value!r} ({type(value).__name__})."
                 )
+
+    @property
+    def text_norm_eps(self) -> float:
+        """The LayerNorm epsilon the text tower uses: ``text_layer_norm_eps``, else ``layer_norm_eps``."""
+        return self.layer_norm_eps if self.text_layer_norm_eps is None else self.text_layer_norm_eps
+
+    @property
+    def vision_norm_eps(self) -> float:
+        """The LayerNorm epsilon the vision tower uses: ``vision_layer_norm_eps``, else ``layer_norm_eps``."""
+        return self.layer_norm_eps if self.vision_layer_norm_eps is None else self.vision_layer_norm_eps
+
+    @property
+    def vision_grid(self) -> int:
+        """Patches per side at ``image_size``: ``image_size // patch_size`` (512 // 14 = 36 in jina-clip-v2)."""
+        return self.image_size // self.patch_size
 
     def _check_consistent(self) -> None:
         """Raise a ValueError naming the first inconsistent pair of fields."""
@@ -187,6 +241,17 @@ class JClipConfig(PretrainedConfig):
             )
         if self.image_size < self.patch_size:
             raise ValueError(f"image_size ({self.image_size}) is smaller than one patch ({self.patch_size}).")
+        if not self.add_projections and not self.embed_dim == self.text_width == self.vision_width:
+            raise ValueError(
+                f"add_projections=False needs embed_dim == text_width == vision_width, got embed_dim={self.embed_dim}, "
+                f"text_width={self.text_width}, vision_width={self.vision_width}."
+            )
+        if self.resize_mode not in RESIZE_MODES:
+            raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}.")
+        if self.vision_rope_reference_grid is not None and not self.vision_rope_reference_grid > 0:
+            raise ValueError(
+                f"vision_rope_reference_grid must be positive or None, got {self.vision_rope_reference_grid}."
+            )
         dims = self.matryoshka_dims
         if not dims or list(dims) != sorted(set(dims)) or dims[0] < 1 or dims[-1] != self.embed_dim:
             raise ValueError(
@@ -216,10 +281,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         text_width=512, text_layers=8, text_heads=8, vision_width=512, vision_layers=8, vision_heads=8, patch_size=8,
         embed_dim=512, matryoshka_dims=(32, 64, 128, 256, 512),
     ),
+    # The real geometry, as jinaai/jina-clip-v2's config.json, jina-embeddings-v3's config.json and the code they
+    # name describe it (sources in jclip_lab/models/jina_clip_v2.py): XLM-R large with RoPE (base 20000) and post-LN
+    # blocks, EVA02-L/14 at 512 px with a learned position table and RoPE scaled to a 16 x 16 grid, no projections.
     "jina-clip-v2": dict(
-        vocab_size=250002, text_width=1024, text_layers=24, text_heads=16, max_text_length=8192,
+        vocab_size=250002, text_width=1024, text_layers=24, text_heads=16, text_rope_theta=20000.0,
+        max_text_length=512, text_post_norm=True, text_layer_norm_eps=1e-5,
         vision_width=1024, vision_layers=24, vision_heads=16, patch_size=14, image_size=512,
+        vision_pos_embed=True, vision_rope_reference_grid=16, vision_layer_norm_eps=1e-6,
+        add_projections=False, resize_mode="shortest",
         embed_dim=1024, matryoshka_dims=(32, 64, 128, 256, 512, 768, 1024),
+        task_instructions={"retrieval.query": JINA_CLIP_V2_TASK_INSTRUCTIONS["retrieval.query"]},
     ),
 }  # fmt: skip
 
@@ -228,8 +300,9 @@ def config_preset(name: str, **overrides: Any) -> JClipConfig:
     """A :class:`JClipConfig` by preset name, with any field overridden (pass ``vocab_size=len(tokenizer)``).
 
     Presets: ``tiny`` (minutes on a 2-core CPU, ~0.8M parameters besides the token embeddings), ``small`` (a
-    GPU session), ``base`` (a bigger GPU) and ``jina-clip-v2`` (the real geometry: XLM-R large text tower with
-    250,002 tokens, EVA02-L/14 vision tower at 512 px, 1024 dims).
+    GPU session), ``base`` (a bigger GPU) and ``jina-clip-v2`` (the real geometry, exactly: XLM-R large text tower
+    with 250,002 tokens, EVA02-L/14 vision tower at 512 px, 1024 dims; the weights the converter
+    ``JClipModel.from_jina_clip_v2`` loads fit it).
 
     Raises:
         ValueError: for an unknown preset name.
@@ -264,5 +337,7 @@ def check_same_architecture(saved: JClipConfig, config: JClipConfig) -> None:
         for field in ARCHITECTURE_FIELDS
         if getattr(saved, field) != getattr(config, field)
     ]
+    if saved.vision_pos_embed and saved.vision_grid != config.vision_grid:  # the position table fixes the grid
+        differences.append(f"image_size // patch_size: saved {saved.vision_grid}, given {config.vision_grid}")
     if differences:
         raise ValueError(f"The checkpoint was saved with a different architecture: {'; '.join(differences)}.")

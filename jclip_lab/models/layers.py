@@ -68,6 +68,7 @@ def rope_2d(
     head_dim: int,
     theta: float = 10000.0,
     device: torch.device | str | None = None,
+    reference_grid: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cos and sin tables ``(grid_height * grid_width, head_dim)`` for a grid of patches in row-major order.
 
@@ -76,10 +77,24 @@ def rope_2d(
     tables are built for the grid at hand, so a model trained at 32 px runs at 48 px (a bigger grid) or on a
     32x64 image.
 
+    Args:
+        grid_height: patch rows.
+        grid_width: patch columns.
+        head_dim: dimensions per attention head (a multiple of 4).
+        theta: RoPE base.
+        device: where to build the tables.
+        reference_grid: if set, positions are ``arange(G) / G * reference_grid`` instead of ``0 .. G-1``, so any
+            grid spans the same range of angles as the ``reference_grid``-sized one the model was pre-trained on
+            (EVA02's ``pt_hw_seq_len`` = 16, with ``intp_freq``; jina-clip-v2's 36 patches per side turn by steps
+            of 16/36).
+
     Example:
         >>> cos, sin = rope_2d(grid_height=2, grid_width=3, head_dim=8)
         >>> cos.shape
         torch.Size([6, 8])
+        >>> cos, sin = rope_2d(grid_height=4, grid_width=4, head_dim=4, reference_grid=2)  # positions 0, .5, 1, 1.5
+        >>> torch.allclose(cos[4, 0], torch.cos(torch.tensor(0.5)))  # row 1 of 4 sits at position 0.5
+        True
     """
     if head_dim % 4:
         raise ValueError(
@@ -89,6 +104,8 @@ def rope_2d(
     inverse_frequencies = rope_inverse_frequencies(head_dim // 4, theta).to(device)
     rows = torch.arange(grid_height, dtype=torch.float32, device=device)
     cols = torch.arange(grid_width, dtype=torch.float32, device=device)
+    if reference_grid is not None:  # EVA02's rope_embeddings.py: t = arange(ft_seq_len) / ft_seq_len * pt_seq_len
+        rows, cols = rows / grid_height * reference_grid, cols / grid_width * reference_grid
     row_index, col_index = torch.meshgrid(rows, cols, indexing="ij")
     angles = torch.cat(
         [row_index.reshape(-1, 1) * inverse_frequencies, col_index.reshape(-1, 1) * inverse_frequencies],
@@ -225,10 +242,12 @@ class SwiGLU(nn.Module):
 
 
 class Block(nn.Module):
-    """A pre-norm transformer block: ``x + attention(norm(x))`` then ``x + mlp(norm(x))``.
+    """A transformer block, pre-norm by default: ``x + attention(norm(x))`` then ``x + mlp(norm(x))``.
 
     Normalising the input of each branch (not its output, as BERT and XLM-R do) keeps the residual stream an
-    untouched sum, which trains stably from scratch without learning-rate warm-up tricks.
+    untouched sum, which trains stably from scratch without learning-rate warm-up tricks. With ``post_norm=True``
+    the block is BERT's and XLM-R's instead: ``norm1(x + attention(x))`` then ``norm2(x + mlp(x))``, the layout
+    jina-clip-v2's text tower inherits from XLM-RoBERTa.
 
     Args:
         dim: model width.
@@ -237,6 +256,7 @@ class Block(nn.Module):
         key_bias: see :class:`Attention`.
         sub_norm: see :class:`Attention`.
         eps: LayerNorm epsilon.
+        post_norm: normalise after each residual sum (XLM-R) instead of before each branch.
 
     Example:
         >>> block = Block(dim=32, num_heads=4, mlp=GeluMLP(32, 128))
@@ -253,8 +273,10 @@ class Block(nn.Module):
         key_bias: bool = True,
         sub_norm: bool = False,
         eps: float = 1e-5,
+        post_norm: bool = False,
     ):
         super().__init__()
+        self.post_norm = post_norm
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attention = Attention(dim, num_heads, key_bias=key_bias, sub_norm=sub_norm, eps=eps)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
@@ -264,5 +286,8 @@ class Block(nn.Module):
         self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, key_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Run the block on ``x`` ``(B, N, dim)``; ``cos``, ``sin``, ``key_mask`` as in :class:`Attention`."""
+        if self.post_norm:  # XLM-R (flash_attn's Block with prenorm=False): norm(x + branch(x))
+            x = self.norm1(x + self.attention(x, cos, sin, key_mask))
+            return self.norm2(x + self.mlp(x))
         x = x + self.attention(self.norm1(x), cos, sin, key_mask)
         return x + self.mlp(self.norm2(x))

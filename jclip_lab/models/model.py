@@ -1,11 +1,13 @@
 """``JClipModel``: a text and a vision tower projected into one embedding space, with jina-clip-v2's API.
 
-Both towers end in a linear projection to ``embed_dim`` dimensions. ``get_text_features`` /
+Both towers end in a linear projection to ``embed_dim`` dimensions (or, as in the real jina-clip-v2, in none:
+``add_projections=False``). ``get_text_features`` /
 ``get_image_features`` return the projected, *unnormalised* features that training needs (the Matryoshka loss
 slices before normalising); ``encode_text`` / ``encode_image`` are the inference API of jina-clip-v2 (batches,
 task prefixes, ``truncate_dim``, L2-normalised numpy output). The model subclasses
 ``transformers.PreTrainedModel`` so ``save_pretrained`` / ``from_pretrained`` store it as safetensors,
-together with its tokenizer.
+together with its tokenizer; after ``import jclip_lab``, ``transformers.AutoConfig`` and ``AutoModel`` load such a
+folder too (model type ``jclip``). ``JClipModel.from_jina_clip_v2`` loads the real jina-clip-v2 weights into it.
 
 Example:
     >>> import torch
@@ -32,6 +34,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerFast
 from transformers.utils import ModelOutput
 
 from jclip_lab.models.config import JClipConfig, check_same_architecture, config_preset
+from jclip_lab.models.jina_clip_v2 import JINA_CLIP_V2_REPO, JINA_CLIP_V2_REVISION, _load_jina_clip_v2
 from jclip_lab.models.layers import Attention
 from jclip_lab.models.preprocess import ACCEPTED_IMAGES, IMAGE_TYPES, ImageInput, check_image_size, images_to_tensor
 from jclip_lab.models.saved import check_folder, check_saved_model, quiet_transformers
@@ -84,7 +87,8 @@ class JClipModel(PreTrainedModel):
             num_heads=config.text_heads,
             mlp_hidden_dim=config.text_mlp_hidden_dim,
             rope_theta=config.text_rope_theta,
-            eps=config.layer_norm_eps,
+            eps=config.text_norm_eps,
+            post_norm=config.text_post_norm,
         )
         self.vision = VisionTower(
             patch_size=config.patch_size,
@@ -95,10 +99,15 @@ class JClipModel(PreTrainedModel):
             patch_dropout=config.patch_dropout,
             rope_theta=config.vision_rope_theta,
             num_channels=config.num_channels,
-            eps=config.layer_norm_eps,
+            eps=config.vision_norm_eps,
+            pos_embed_grid=config.vision_grid if config.vision_pos_embed else None,
+            rope_reference_grid=config.vision_rope_reference_grid,
         )
-        self.text_projection = nn.Linear(config.text_width, config.embed_dim, bias=False)
-        self.vision_projection = nn.Linear(config.vision_width, config.embed_dim, bias=False)
+        # jina-clip-v2 has no projections (add_projections=False): its towers are already 1024 wide.
+        self.text_projection, self.vision_projection = nn.Identity(), nn.Identity()
+        if config.add_projections:
+            self.text_projection = nn.Linear(config.text_width, config.embed_dim, bias=False)
+            self.vision_projection = nn.Linear(config.vision_width, config.embed_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init))
         self.tokenizer: PreTrainedTokenizerFast | None = None
         if tokenizer is not None:
@@ -116,6 +125,44 @@ class JClipModel(PreTrainedModel):
         if tokenizer is not None:
             overrides.setdefault("vocab_size", len(tokenizer))
         return cls(config_preset(name, **overrides), tokenizer=tokenizer)
+
+    @classmethod
+    def from_jina_clip_v2(
+        cls,
+        repo_or_path: str | os.PathLike = JINA_CLIP_V2_REPO,
+        revision: str = JINA_CLIP_V2_REVISION,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+    ) -> JClipModel:
+        """The real jina-clip-v2, loaded into the lab's own towers (no remote code, no pickle), in eval mode.
+
+        Downloads only ``config.json``, ``preprocessor_config.json``, ``tokenizer.json`` and ``model.safetensors``
+        (1.7 GB) of ``jinaai/jina-clip-v2`` at a pinned commit into the Hugging Face cache, or reads them from a
+        local folder or from the cache alone (``HF_HUB_OFFLINE=1``). Every stored tensor is mapped onto the lab's
+        ``JClipModel``: the text tower's LoRA adapter merged, the token-type row folded in, the vision q/k rows
+        reordered for the lab's RoPE layout, everything in fp32 (:mod:`jclip_lab.models.jina_clip_v2` explains
+        each step). ``encode_text(task="retrieval.query")`` prefixes the real model's query instruction; tasks the
+        real model lacks are refused. The weights are Jina AI's, licensed CC BY-NC 4.0 (non-commercial use); a
+        one-line notice says so when they load.
+
+        Args:
+            repo_or_path: a hub repository id, or a folder holding the four files.
+            revision: the commit to download (default: the one MTEB pins; see ``JINA_CLIP_V2_REVISION``).
+            cache_dir: the Hugging Face cache to use (default: ``HF_HUB_CACHE``).
+            local_files_only: use the cache only, never the network (as ``HF_HUB_OFFLINE=1`` does).
+
+        Raises:
+            FileNotFoundError: a file is missing from the folder, or from the cache while offline.
+            KeyError: the checkpoint lacks a key the lab expects, or holds one it does not know (both named).
+            ValueError: a tensor of the wrong shape or dtype, or a feature the lab's towers do not implement.
+
+        Example:
+            >>> JClipModel.from_jina_clip_v2("/no/such/folder")  # the tests load a small fake in the real format
+            Traceback (most recent call last):
+            ...
+            FileNotFoundError: No folder /no/such/folder; pass a folder holding ['config.json', ...] or a hub ...
+        """
+        return _load_jina_clip_v2(repo_or_path, revision, cache_dir, local_files_only)
 
     def set_tokenizer(self, tokenizer: PreTrainedTokenizerFast) -> None:
         """Attach the tokenizer ``encode_text`` uses (and ``save_pretrained`` saves).
@@ -158,6 +205,8 @@ class JClipModel(PreTrainedModel):
                     nn.init.zeros_(bias)
         elif isinstance(module, VisionTower):
             nn.init.normal_(module.cls_token, std=std)
+            if module.pos_embed is not None:
+                nn.init.normal_(module.pos_embed, std=std)
         elif isinstance(module, JClipModel):
             nn.init.constant_(module.logit_scale, self.config.logit_scale_init)
 
@@ -451,6 +500,7 @@ class JClipModel(PreTrainedModel):
                     image_size,
                     self.config.image_mean,
                     self.config.image_std,
+                    self.config.resize_mode,
                 )
                 features.append(self.get_image_features(pixels.to(model_device)))
         return self._finish(features, single, convert_to_numpy, normalize_embeddings, truncate_dim)

@@ -135,19 +135,42 @@ def check_image_size(image_size: object) -> int:
     return int(image_size)
 
 
+def resize_shortest_and_crop(image: Image.Image, size: int) -> Image.Image:
+    """Resize (bicubic) so the shortest side is ``size``, then cut the central ``size`` x ``size`` square.
+
+    This is jina-clip-v2's preprocessing (``resize_mode="shortest"`` in its preprocessor_config.json: open_clip's
+    ``Resize(size)`` then ``CenterCrop(size)``), with torchvision's rounding: the long side becomes
+    ``int(size * long / short)`` and the crop starts at ``round((side - size) / 2)``.
+
+    Example:
+        >>> resize_shortest_and_crop(Image.new("RGB", (60, 30)), 16).size
+        (16, 16)
+    """
+    width, height = image.size
+    short, long = min(width, height), max(width, height)
+    long = int(size * long / short)  # torchvision.transforms.functional._compute_resized_output_size
+    image = image.resize((size, long) if width <= height else (long, size), Image.Resampling.BICUBIC)
+    left, top = int(round((image.width - size) / 2.0)), int(round((image.height - size) / 2.0))
+    return image.crop((left, top, left + size, top + size))
+
+
 def images_to_tensor(
     images: Sequence[ImageInput],
     image_size: int,
     mean: Sequence[float] = OPENAI_CLIP_MEAN,
     std: Sequence[float] = OPENAI_CLIP_STD,
+    resize_mode: str = "squash",
 ) -> torch.Tensor:
-    """Load, resize (bicubic, to ``image_size`` x ``image_size``) and normalise images into ``(B, 3, S, S)``.
+    """Load, resize (bicubic) to ``image_size`` x ``image_size`` and normalise images into ``(B, 3, S, S)``.
 
-    The whole image is squashed to a square rather than center-cropped as in CLIP, so nothing at the borders
-    of a wide chart or a tall page is cut away.
+    With ``resize_mode="squash"`` (the lab's default) the whole image is squashed to a square rather than
+    center-cropped as in CLIP, so nothing at the borders of a wide chart or a tall page is cut away. With
+    ``"shortest"`` the shortest side is resized and the centre cropped, as jina-clip-v2 does
+    (:func:`resize_shortest_and_crop`).
 
     Raises:
-        ValueError, TypeError, FileNotFoundError: as :func:`load_image`, with the image's index (and path) named.
+        ValueError: another ``resize_mode``, an ``image_size`` below 1, or as :func:`load_image`.
+        TypeError, FileNotFoundError: as :func:`load_image`. Errors about an image name its index (and path).
 
     Example:
         >>> pixels = images_to_tensor([Image.new("RGB", (40, 20), "red")], image_size=16)
@@ -159,6 +182,8 @@ def images_to_tensor(
         FileNotFoundError: images[1] ('missing.png'): No image file at ...
     """
     image_size = check_image_size(image_size)
+    if resize_mode not in ("squash", "shortest"):
+        raise ValueError(f"resize_mode must be 'squash' or 'shortest', got {resize_mode!r}.")
     arrays = []
     for index, image in enumerate(images):
         try:
@@ -166,5 +191,9 @@ def images_to_tensor(
         except (TypeError, ValueError, FileNotFoundError) as error:
             where = f" ({str(image)[:100]!r})" if isinstance(image, (str, os.PathLike)) else ""
             raise type(error)(f"images[{index}]{where}: {error}") from None
-        arrays.append(np.asarray(loaded.resize((image_size, image_size), Image.Resampling.BICUBIC)))
+        if resize_mode == "shortest":
+            resized = resize_shortest_and_crop(loaded, image_size)
+        else:
+            resized = loaded.resize((image_size, image_size), Image.Resampling.BICUBIC)
+        arrays.append(np.asarray(resized))
     return normalize_pixels(np.stack(arrays), mean, std)

@@ -4,7 +4,9 @@ jina-clip-v2 embeds text with Jina-XLM-RoBERTa (the backbone of jina-embeddings-
 absolute position embeddings are replaced by rotary ones (so it reads 8k tokens), pooled by the mean over the
 real tokens. The miniature keeps exactly those ideas: token embeddings with no position table, RoPE encoder
 blocks with XLM-R's GELU MLP, a final LayerNorm and mean pooling. (XLM-R normalises after each branch; the
-blocks here normalise before it, which trains more stably from scratch.)
+blocks here normalise before it, which trains more stably from scratch. ``post_norm=True`` gives XLM-R's layout:
+a LayerNorm right after the embeddings, ``norm(x + branch(x))`` blocks and no final LayerNorm, as the real
+jina-clip-v2 checkpoint needs.)
 
 Example:
     >>> import torch
@@ -45,6 +47,7 @@ class TextTower(nn.Module):
         mlp_hidden_dim: hidden width of the GELU MLP (XLM-R: ``4 * width``).
         rope_theta: RoPE base; larger values turn the slowest pairs more slowly (longer reach).
         eps: LayerNorm epsilon.
+        post_norm: XLM-R's layout: a LayerNorm on the embeddings, post-norm blocks, no final LayerNorm.
 
     Example:
         >>> tower = TextTower(vocab_size=100, width=32, num_layers=1, num_heads=4, mlp_hidden_dim=64)
@@ -61,15 +64,19 @@ class TextTower(nn.Module):
         mlp_hidden_dim: int,
         rope_theta: float = 10000.0,
         eps: float = 1e-5,
+        post_norm: bool = False,
     ):
         super().__init__()
         self.head_dim = width // num_heads
         self.rope_theta = rope_theta
         self.embed_tokens = nn.Embedding(vocab_size, width)
+        # XLM-R normalises the embeddings (its emb_ln) and each residual sum; pre-norm blocks need a final norm instead.
+        self.embed_norm = nn.LayerNorm(width, eps=eps) if post_norm else nn.Identity()
         self.blocks = nn.ModuleList(
-            Block(width, num_heads, GeluMLP(width, mlp_hidden_dim), key_bias=True, eps=eps) for _ in range(num_layers)
+            Block(width, num_heads, GeluMLP(width, mlp_hidden_dim), key_bias=True, eps=eps, post_norm=post_norm)
+            for _ in range(num_layers)
         )
-        self.norm = nn.LayerNorm(width, eps=eps)
+        self.norm = nn.Identity() if post_norm else nn.LayerNorm(width, eps=eps)
 
     def token_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The final, normalised state of every token, ``(B, L, width)``; states at padding are to be ignored.
@@ -78,7 +85,7 @@ class TextTower(nn.Module):
             input_ids: token ids ``(B, L)``.
             attention_mask: ``(B, L)``, 1 for real tokens and 0 for padding.
         """
-        x = self.embed_tokens(input_ids)
+        x = self.embed_norm(self.embed_tokens(input_ids))
         cos, sin = rope_1d(input_ids.shape[1], self.head_dim, self.rope_theta, device=x.device)
         key_mask = attention_mask.bool()
         key_mask = None if key_mask.all() else key_mask

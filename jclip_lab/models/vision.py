@@ -9,10 +9,12 @@ Two choices to know:
 
 - The CLS token gets no rotation (the identity: cos 1, sin 0), as in EVA02, which rotates patch tokens only:
   the CLS token is not a place on the image, so its scores with every patch are left position-free.
-- There is no learned absolute position table (EVA02 has one too, and interpolates it when the resolution
-  changes): 2-D RoPE alone tells the patches apart, built for whatever grid comes in, so the tower runs at any
-  resolution, square or not. As in any ViT, pixels past the last whole patch are not seen (jina-clip-v2 cuts
-  its 512 px images into a 36 x 36 grid of 14 px patches).
+- By default there is no learned absolute position table: 2-D RoPE alone tells the patches apart, built for
+  whatever grid comes in, so the tower runs at any resolution, square or not. EVA02 (and so jina-clip-v2) adds
+  a learned table too, one row for the CLS token and one per patch, and scales its RoPE positions to its
+  16 x 16 pre-training grid: ``pos_embed_grid`` and ``rope_reference_grid`` turn both on, and the table then
+  fixes the grid. As in any ViT, pixels past the last whole patch are not seen (jina-clip-v2 cuts its 512 px
+  images into a 36 x 36 grid of 14 px patches).
 
 Example:
     >>> import torch
@@ -84,11 +86,18 @@ class VisionTower(nn.Module):
         rope_theta: RoPE base.
         num_channels: input channels (3 for RGB).
         eps: LayerNorm epsilon.
+        pos_embed_grid: if set, a learned position embedding ``(1, 1 + G * G, width)`` is added to the CLS token
+            and the patches of a ``G x G`` grid (EVA02's ``pos_embed``); images must then give exactly that grid.
+        rope_reference_grid: scale the RoPE positions to this grid (EVA02's ``pt_hw_seq_len``); see
+            :func:`~jclip_lab.models.layers.rope_2d`.
 
     Example:
         >>> tower = VisionTower(patch_size=4, width=32, num_layers=1, num_heads=4, mlp_hidden_dim=85)
         >>> tower(torch.randn(1, 3, 16, 24)).shape  # a non-square 4 x 6 grid of patches
         torch.Size([1, 32])
+        >>> eva = VisionTower(patch_size=4, width=32, num_layers=1, num_heads=4, mlp_hidden_dim=85, pos_embed_grid=4)
+        >>> eva.pos_embed.shape  # CLS + 4 x 4 patches
+        torch.Size([1, 17, 32])
     """
 
     def __init__(
@@ -102,13 +111,19 @@ class VisionTower(nn.Module):
         rope_theta: float = 10000.0,
         num_channels: int = 3,
         eps: float = 1e-5,
+        pos_embed_grid: int | None = None,
+        rope_reference_grid: float | None = None,
     ):
         super().__init__()
         self.patch_size = patch_size
         self.head_dim = width // num_heads
         self.rope_theta = rope_theta
+        self.rope_reference_grid = rope_reference_grid
+        self.pos_embed_grid = pos_embed_grid
         self.patch_embed = nn.Conv2d(num_channels, width, kernel_size=patch_size, stride=patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
+        grid = pos_embed_grid
+        self.pos_embed = None if grid is None else nn.Parameter(torch.zeros(1, 1 + grid * grid, width))
         self.patch_dropout = PatchDropout(patch_dropout)
         self.blocks = nn.ModuleList(
             Block(
@@ -133,9 +148,20 @@ class VisionTower(nn.Module):
         if min(height, width) < self.patch_size:
             raise ValueError(f"Images of {height}x{width} px are smaller than one {self.patch_size} px patch.")
         patches = self.patch_embed(pixel_values)  # (B, width, grid_h, grid_w)
-        cos, sin = rope_2d(*patches.shape[-2:], self.head_dim, self.rope_theta, device=pixel_values.device)
-        x, cos, sin = self.patch_dropout(patches.flatten(2).transpose(1, 2), cos, sin)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1).to(x.dtype), x], dim=1)
+        grid = patches.shape[-2:]
+        cos, sin = rope_2d(*grid, self.head_dim, self.rope_theta, pixel_values.device, self.rope_reference_grid)
+        patches, cls = patches.flatten(2).transpose(1, 2), self.cls_token
+        if self.pos_embed is not None:  # EVA02: x = cat([cls, patches]) + pos_embed, before patch dropout
+            if tuple(grid) != (self.pos_embed_grid, self.pos_embed_grid):
+                side = self.pos_embed_grid * self.patch_size
+                raise ValueError(
+                    f"This tower's learned position embedding fits a {self.pos_embed_grid}x{self.pos_embed_grid} "
+                    f"grid of patches; {height}x{width} px images give {grid[0]}x{grid[1]}. Resize them to "
+                    f"{side}x{side} px (or more, up to the next whole patch)."
+                )
+            patches, cls = patches + self.pos_embed[:, 1:], cls + self.pos_embed[:, :1]
+        x, cos, sin = self.patch_dropout(patches, cos, sin)
+        x = torch.cat([cls.expand(x.shape[0], -1, -1).to(x.dtype), x], dim=1)
         cos, sin = _prepend_identity(cos, value=1.0), _prepend_identity(sin, value=0.0)
         for block in self.blocks:
             x = block(x, cos, sin)
