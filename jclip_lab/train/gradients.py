@@ -5,8 +5,7 @@ compute the same gradients: :func:`cached_gradients` only changes how much memor
 
 Example:
     >>> from dataclasses import replace
-    >>> from jclip_lab.train.precision import FP32, Precision
-from jclip_lab.train.stages import Stage
+    >>> from jclip_lab.train.stages import Stage
     >>> stage = Stage("s", {"pairs": 1.0}, steps=1, batch_size=2, image_size=32, max_text_length=8)
     >>> matryoshka_dims(stage, 128, (16, 32, 64, 128)), matryoshka_dims(replace(stage, matryoshka_dims=()), 128, ())
     ((16, 32, 64, 128), ())
