@@ -322,3 +322,23 @@ def test_bad_configs_are_errors() -> None:
         config_preset("tiny", matryoshka_dims=(16, 64))
     with pytest.raises(ValueError, match="text_width \\(100\\) must be divisible by text_heads \\(3\\)"):
         config_preset("tiny", text_width=100, text_heads=3)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(model) -> None:
+    ids = torch.randint(0, 50, (3, 6))
+    pixels = torch.randn(3, 3, 32, 32)
+    model.config.patch_dropout = 0.0
+    model.vision.patch_dropout.p = 0.0
+
+    def gradients() -> dict[str, torch.Tensor]:
+        model.zero_grad()
+        out = model.train()(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels)
+        (out.text_embeds.square().sum() + out.image_embeds.square().sum()).backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    plain = gradients()
+    model.gradient_checkpointing_enable()
+    checkpointed = gradients()
+    assert plain.keys() == checkpointed.keys()
+    for name in plain:
+        torch.testing.assert_close(checkpointed[name], plain[name], msg=name)

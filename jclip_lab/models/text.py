@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jclip_lab.models.layers import Block, GeluMLP, rope_1d
+from jclip_lab.models.layers import Block, GeluMLP, rope_1d, run_blocks
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -77,6 +77,7 @@ class TextTower(nn.Module):
             for _ in range(num_layers)
         )
         self.norm = nn.Identity() if post_norm else nn.LayerNorm(width, eps=eps)
+        self.gradient_checkpointing = False  # JClipModel.gradient_checkpointing_enable() turns it on
 
     def token_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The final, normalised state of every token, ``(B, L, width)``; states at padding are to be ignored.
@@ -89,8 +90,7 @@ class TextTower(nn.Module):
         cos, sin = rope_1d(input_ids.shape[1], self.head_dim, self.rope_theta, device=x.device)
         key_mask = attention_mask.bool()
         key_mask = None if key_mask.all() else key_mask
-        for block in self.blocks:
-            x = block(x, cos, sin, key_mask)
+        x = run_blocks(self.blocks, x, cos, sin, key_mask, self.gradient_checkpointing and self.training)
         return self.norm(x)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jclip_lab.models.layers import Block, SwiGLU, rope_2d
+from jclip_lab.models.layers import Block, SwiGLU, rope_2d, run_blocks
 
 
 class PatchDropout(nn.Module):
@@ -137,6 +137,7 @@ class VisionTower(nn.Module):
             for _ in range(num_layers)
         )
         self.norm = nn.LayerNorm(width, eps=eps)
+        self.gradient_checkpointing = False  # JClipModel.gradient_checkpointing_enable() turns it on
 
     def token_states(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """The final, normalised states ``(B, 1 + K, width)``: CLS first, then the ``K`` patches kept.
@@ -163,8 +164,7 @@ class VisionTower(nn.Module):
         x, cos, sin = self.patch_dropout(patches, cos, sin)
         x = torch.cat([cls.expand(x.shape[0], -1, -1).to(x.dtype), x], dim=1)
         cos, sin = _prepend_identity(cos, value=1.0), _prepend_identity(sin, value=0.0)
-        for block in self.blocks:
-            x = block(x, cos, sin)
+        x = run_blocks(self.blocks, x, cos, sin, checkpointing=self.gradient_checkpointing and self.training)
         return self.norm(x)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
