@@ -154,14 +154,8 @@ def resize_shortest_and_crop(image: Image.Image, size: int) -> Image.Image:
     return image.crop((left, top, left + size, top + size))
 
 
-def images_to_tensor(
-    images: Sequence[ImageInput],
-    image_size: int,
-    mean: Sequence[float] = OPENAI_CLIP_MEAN,
-    std: Sequence[float] = OPENAI_CLIP_STD,
-    resize_mode: str = "squash",
-) -> torch.Tensor:
-    """Load, resize (bicubic) to ``image_size`` x ``image_size`` and normalise images into ``(B, 3, S, S)``.
+def resize_images(images: Sequence[ImageInput], image_size: int, resize_mode: str = "squash") -> np.ndarray:
+    """Load and resize (bicubic) images to ``image_size`` x ``image_size``: ``uint8`` ``(B, S, S, 3)``.
 
     With ``resize_mode="squash"`` (the lab's default) the whole image is squashed to a square rather than
     center-cropped as in CLIP, so nothing at the borders of a wide chart or a tall page is cut away. With
@@ -173,10 +167,9 @@ def images_to_tensor(
         TypeError, FileNotFoundError: as :func:`load_image`. Errors about an image name its index (and path).
 
     Example:
-        >>> pixels = images_to_tensor([Image.new("RGB", (40, 20), "red")], image_size=16)
-        >>> pixels.shape, round(pixels[0, 0, 0, 0].item(), 3)  # red channel: (1 - mean) / std
-        (torch.Size([1, 3, 16, 16]), 1.93)
-        >>> images_to_tensor([Image.new("RGB", (4, 4)), "missing.png"], image_size=16)
+        >>> resize_images([Image.new("RGB", (40, 20), "red")], image_size=16).shape
+        (1, 16, 16, 3)
+        >>> resize_images([Image.new("RGB", (4, 4)), "missing.png"], image_size=16)
         Traceback (most recent call last):
         ...
         FileNotFoundError: images[1] ('missing.png'): No image file at ...
@@ -196,4 +189,21 @@ def images_to_tensor(
         else:
             resized = loaded.resize((image_size, image_size), Image.Resampling.BICUBIC)
         arrays.append(np.asarray(resized))
-    return normalize_pixels(np.stack(arrays), mean, std)
+    return np.stack(arrays)
+
+
+def images_to_tensor(
+    images: Sequence[ImageInput],
+    image_size: int,
+    mean: Sequence[float] = OPENAI_CLIP_MEAN,
+    std: Sequence[float] = OPENAI_CLIP_STD,
+    resize_mode: str = "squash",
+) -> torch.Tensor:
+    """Load, resize (:func:`resize_images`) and normalise images into the ``(B, 3, S, S)`` pixels the tower takes.
+
+    Example:
+        >>> pixels = images_to_tensor([Image.new("RGB", (40, 20), "red")], image_size=16)
+        >>> pixels.shape, round(pixels[0, 0, 0, 0].item(), 3)  # red channel: (1 - mean) / std
+        (torch.Size([1, 3, 16, 16]), 1.93)
+    """
+    return normalize_pixels(resize_images(images, image_size, resize_mode), mean, std)
