@@ -2,6 +2,7 @@
 
 Example:
     $ jclip-lab lab                             # JupyterLab on the notebooks
+    $ jclip-lab lab --no-browser --port 8890    # Jupyter's own options pass through
     $ jclip-lab world --profile tiny            # generate (or load) the world and print its counts
     $ jclip-lab train --profile tiny --out run  # the canonical recipe, checkpointed (add --resume to carry on)
     $ jclip-lab eval run                        # every benchmark of the world, as a table
@@ -13,15 +14,43 @@ import argparse
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+LAB_HELP = """\
+DIRECTORY (default: ./notebooks), if given, must come first. Every other argument goes to `jupyter lab`
+unchanged, for example --no-browser, --port 8890 or --ServerApp.ip=127.0.0.1 (`jupyter lab --help` lists them).
+"""
+
+
+def lab_command(arguments: Sequence[str]) -> list[str]:
+    """The command that ``jclip-lab lab ARGUMENTS`` runs: JupyterLab on the notebooks, with Jupyter's own options.
+
+    Args:
+        arguments: what followed ``lab`` on the command line: an optional notebooks folder first (default
+            ``notebooks``), then any options of ``jupyter lab``, passed on unchanged.
+
+    Returns:
+        The command line, starting with this Python (so that the notebooks' kernel can import jclip_lab).
+
+    Example:
+        >>> lab_command(["--no-browser", "--port", "8890"])[1:]
+        ['-m', 'jupyterlab', 'notebooks', '--no-browser', '--port', '8890']
+        >>> lab_command(["my_notebooks", "--port=8890"])[3:]
+        ['my_notebooks', '--port=8890']
+    """
+    arguments = list(arguments)
+    directory = arguments.pop(0) if arguments and not arguments[0].startswith("-") else "notebooks"
+    return [sys.executable, "-m", "jupyterlab", directory, *arguments]
 
 
 def _lab(args: argparse.Namespace) -> int:
-    notebooks = Path(args.directory)
+    command = lab_command(args.arguments)
+    notebooks = Path(command[3])
     if not notebooks.is_dir():
         print(f"No notebooks folder at {notebooks.resolve()}: run this from a clone of jclip_lab.", file=sys.stderr)
         return 2
-    return subprocess.call([sys.executable, "-m", "jupyterlab", str(notebooks), *args.jupyter_args])
+    return subprocess.call(command)
 
 
 def _world(args: argparse.Namespace) -> int:
@@ -97,10 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``jclip-lab`` (one sub-command per job)."""
     parser = argparse.ArgumentParser(prog="jclip-lab", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    lab = commands.add_parser("lab", help="open JupyterLab on the notebooks")
-    lab.add_argument("directory", nargs="?", default="notebooks", help="the notebooks folder (default: ./notebooks)")
-    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
-    lab.set_defaults(run=_lab)
+    lab = commands.add_parser(
+        "lab",
+        help="open JupyterLab on the notebooks (Jupyter's own options pass through, e.g. --no-browser --port 8890)",
+        usage="jclip-lab lab [-h] [DIRECTORY] [JUPYTER_OPTION ...]",
+        description="Open JupyterLab on the notebooks folder.",
+        epilog=LAB_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # --h, --he ... belong to Jupyter, not to this parser's --help
+    )
+    lab.set_defaults(run=_lab, arguments=[])  # main() puts the arguments argparse does not know here
     world = commands.add_parser("world", help="generate (or load) the offline world and print its counts")
     world.add_argument("--profile", default=None, help="tiny, small or base (default: $JCLIP_PROFILE or hardware)")
     world.add_argument("--seed", type=int, default=0)
@@ -124,7 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``jclip-lab`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # argparse cannot pass options it does not know through (a REMAINDER positional refuses a leading --option),
+    # so `lab` takes whatever is left over: its folder and Jupyter's options; the other sub-commands refuse it.
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "lab":
+        args.arguments = unknown
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     import transformers
 
     transformers.utils.logging.disable_progress_bar()  # keep the terminal to the training bars and the results

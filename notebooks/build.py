@@ -17,15 +17,23 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+# The kernel every notebook records, as `python -m ipykernel install` names it: without it JupyterLab marks a
+# notebook as changed on opening and, with a second Python kernel installed, may preselect one without jclip_lab.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
 
 def build(path: Path, timeout_s: int = 600) -> float:
-    """Run ``path`` in a fresh ``python3`` kernel with the notebook's folder as cwd; save it; return seconds."""
+    """Run ``path`` in a fresh ``python3`` kernel with the notebook's folder as cwd; save it; return seconds.
+
+    The saved notebook records its kernel (``kernelspec``) and the kernel's ``language_info``.
+    """
     notebook = nbformat.read(path, as_version=4)
+    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
     client = NotebookClient(
         notebook, timeout=timeout_s, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
     start = time.perf_counter()
-    client.execute()
+    client.execute()  # also stores the kernel's language_info in the notebook's metadata
     seconds = time.perf_counter() - start
     nbformat.write(notebook, path)
     return seconds
