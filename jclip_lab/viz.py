@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 
 def show_images(
@@ -28,17 +29,21 @@ def show_images(
     ncols: int = 8,
     size: float = 1.3,
     suptitle: str | None = None,
-) -> plt.Figure:
+    pyplot: bool = True,
+) -> Figure:
     """Draw images in a grid, each with an optional title beneath; returns the figure.
 
     Each line of a title is wrapped to lines of 22 characters, at most three of them (longer text ends in "…"),
-    so a short first line (a score) is never lost to a long second one (a caption).
+    so a short first line (a score) is never lost to a long second one (a caption). With ``pyplot=False`` the
+    figure is not registered with pyplot (see :func:`show_search`): show it with ``IPython.display.display``.
 
     Example:
         >>> fig = show_images([np.zeros((8, 8, 3), np.uint8)] * 3, ["a", "b", "c"]); plt.close(fig)
     """
     nrows = -(-len(images) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.6)), squeeze=False)
+    figsize = (ncols * size, nrows * (size + 0.6))
+    fig = plt.figure(figsize=figsize) if pyplot else Figure(figsize=figsize)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, (ax, image) in enumerate(zip(axes.flat, images, strict=False)):
@@ -105,46 +110,63 @@ def plot_dimension_curves(
     return quality.figure
 
 
-def show_search(search, query: str, truncate_dim: int | None = None, k: int = 8, size: int = 48) -> dict:
+def _display(figure: Figure) -> None:
+    """Show a figure in Jupyter (outside IPython, e.g. in a script or a doctest, do nothing)."""
+    from IPython import get_ipython
+
+    if get_ipython() is not None:
+        from IPython.display import display
+
+        display(figure)
+
+
+def show_search(
+    search, query: str, truncate_dim: int | None = None, k: int = 8, size: int = 48, costs: bool = True
+) -> dict:
     """Show an :class:`~jclip_lab.matryoshka.ImageSearch` view: its numbers, the top-k images, and where the
     prefix sits on the quality curve; return the view.
 
-    Prints the query, the prefix length with the benchmark there ("keeps X% of full-width R@5"), the index size
-    and the search time; draws the top-k images, each with its cosine on the first line and its English caption
-    beneath; with a sweep, draws the R@5 and retention curves with the current prefix marked.
+    Prints the query and, with ``costs``, the prefix length with the benchmark there ("keeps X% of full-width
+    R@5"), the index size and the search time; draws the top-k images, each with its cosine on the first line and
+    its English caption beneath; with a sweep, draws the R@5 and retention curves with the current prefix marked.
+
+    The figures are plain ``matplotlib.figure.Figure`` objects, shown with ``display``, never pyplot's: a widget
+    calls this from a kernel thread of its own while JupyterLab's main thread may be closing pyplot's figures.
 
     Example:
         >>> from jclip_lab.evaluate import Embedder
         >>> from jclip_lab.matryoshka import ImageSearch
         >>> search = ImageSearch(Embedder(model, world), world.select("scenes", "test"), (16, 128), timing_vectors=0)
-        >>> view = show_search(search, "red circle", truncate_dim=16, k=2); plt.close("all")
+        >>> view = show_search(search, "red circle", truncate_dim=16, k=2)
         query: red circle | dim 16
         index per million vectors: 64 MB float32 | 32 MB float16 | 16 MB int8
     """
     view = search.view(query, truncate_dim, k)
     sizes = view["mb_per_million"]
-    lines = [f"query: {query} | dim {view['truncate_dim']}"]
-    if view["R@5"] is not None:
+    lines = [f"query: {query}" + (f" | dim {view['truncate_dim']}" if costs else "")]
+    if costs and view["R@5"] is not None:
         lines.append(
             f"test scenes (mean over languages): R@1 {view['R@1']:.3f}, R@5 {view['R@5']:.3f}, keeps "
             f"{100 * view['R@5 kept']:.0f}% of full-width R@5"
         )
-    lines.append(
-        f"index per million vectors: {sizes['float32']:,.0f} MB float32 | {sizes['float16']:,.0f} MB float16 | "
-        f"{sizes['int8']:,.0f} MB int8"
-    )
-    if view["ms_per_query"] is not None:
+    if costs:
+        lines.append(
+            f"index per million vectors: {sizes['float32']:,.0f} MB float32 | {sizes['float16']:,.0f} MB float16 | "
+            f"{sizes['int8']:,.0f} MB int8"
+        )
+    if costs and view["ms_per_query"] is not None:
         lines.append(f"search: {view['ms_per_query']:.2f} ms per query over {search.timing_vectors:,} vectors")
     print(*lines, sep="\n")
     world = search.embedder.world
     titles = [f"{score:.2f}\n{world.images[i]['short']['en']}" for i, score in zip(view["top_k"], view["scores"],
                                                                                      strict=True)]  # fmt: skip
-    show_images([world.image(i, size) for i in view["top_k"]], titles, ncols=min(k, 8), size=1.4)
-    if search.sweep is not None:
-        _, axes = plt.subplots(1, 2, figsize=(8, 2.6))
+    _display(show_images([world.image(i, size) for i in view["top_k"]], titles, ncols=min(k, 8), size=1.4,
+                         pyplot=False))  # fmt: skip
+    if costs and search.sweep is not None:
+        axes = Figure(figsize=(8, 2.6)).subplots(1, 2)
         plot_dimension_curves({"R@5": search.sweep.curve("R@5")}, "R@5", search.sweep.chance["R@5"],
                               search.matryoshka_dims, marker_at=view["truncate_dim"], axes=axes)  # fmt: skip
-    plt.show()
+        _display(axes[0].figure)
     return view
 
 
