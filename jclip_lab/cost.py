@@ -9,9 +9,10 @@ Conventions and assumptions (each function repeats the ones it uses):
 
 - A FLOP is a multiply or an add: a ``(m x k) @ (k x n)`` matmul costs ``2 m k n``.
 - Forward FLOPs count the matmuls: attention projections, attention scores and their weighted sum, the MLP,
-  the patch embedding, the output projections and the contrastive logits. Neglected (each scales with
-  ``tokens x width``, not ``tokens x width^2``: about 1% here): LayerNorms, softmax, GELU/SiLU, RoPE rotations,
-  residual adds, biases, pooling, L2 normalisation, embedding lookups, the optimizer step.
+  the patch embedding, the output projections and the contrastive logits. Neglected, as the flop counter
+  does too (each scales with ``tokens x width``, not ``tokens x width^2``: about 1% of the matmuls at width
+  128, 0.1% at 1024): LayerNorms, softmax, GELU/SiLU, RoPE rotations, residual adds, biases, pooling, L2
+  normalisation, embedding lookups, the optimizer step.
 - Backward = 2 x forward (a gradient for the input and one for the weights, each the size of the forward
   matmul). Two exceptions, seen by the flop counter: the patch embedding needs no input gradient (1x), and
   fused attention recomputes its scores in backward (2.5x). Training FLOPs = 3 x forward ("model FLOPs").
@@ -19,8 +20,10 @@ Conventions and assumptions (each function repeats the ones it uses):
   bound). Images drop ``config.patch_dropout`` of their patches while training, as the vision tower does.
 - Activations are the tensors autograd keeps for backward, counted tensor by tensor for the blocks of
   ``jclip_lab.models.layers`` with a fused attention kernel (flash or memory-efficient: no ``T x T`` score
-  matrix is kept, its output is kept in the layout ``proj`` reads). Neglected: LayerNorm statistics, attention
-  log-sum-exps, RoPE tables, token ids (all ``~tokens`` per layer, not ``tokens x width``).
+  matrix is kept, its output is kept in the layout ``proj`` reads), plus one transient while backward runs: a
+  gradient the size of one MLP hidden layer. Neglected: LayerNorm statistics, attention log-sum-exps, RoPE
+  tables, token ids (all ``~tokens`` per layer, not ``tokens x width``). Measured on CPUs, this comes within
+  a few percent of what autograd keeps and of the peak (``tests/test_cost.py``).
 - Mixed precision means ``torch.autocast`` to bf16 with float32 weights: the weights, their gradients and both
   AdamW moments stay float32 (16 bytes per parameter, the same as float32 training) and autocast keeps a bf16
   copy of every matmul weight during the step (2 more bytes per such weight). What stays float32 among the
@@ -115,14 +118,10 @@ class Task:
 
     @property
     def key_counts(self) -> tuple[int, ...]:
-        """Columns of the logits of each loss direction: the global batch (twice that with hard negatives)."""
-        if self.kind == "triplet":
-            return (2 * self.batch_size, self.batch_size) if self.bidirectional else (2 * self.batch_size,)
-        return (self.batch_size, self.batch_size)
+        """Columns of the logits of each loss direction: the global batch (twice that with hard negatives).
 
-    @property
-    def gathered_rows(self) -> tuple[int, ...]:
-        """Rows of each tensor the gathered loss collects from all GPUs (``jclip_lab.distributed``)."""
+        They are also the rows of the tensors the gathered losses collect from every GPU, one per direction.
+        """
         if self.kind == "triplet":
             return (2 * self.batch_size, self.batch_size) if self.bidirectional else (2 * self.batch_size,)
         return (self.batch_size, self.batch_size)
@@ -394,20 +393,20 @@ def loss_activation_bytes(task: Task, dims: Sequence[int], n_gpus: int = 1) -> i
 
     Per direction and Matryoshka prefix of width ``d``: the log-softmax of the ``B_local x keys`` logits
     (``cross_entropy`` keeps it) and the normalised queries, scaled queries and normalised keys,
-    ``(2 B_local + keys) d``; once per task, the keys gathered from every GPU (``keys x embed_dim``). While it
-    runs, one more logits matrix (before the softmax) or its gradient (in backward) is alive: counted once.
-    With 7 Matryoshka dims and both directions, 14 logits matrices: at a 32k batch this is what limits the
-    rows per GPU.
+    ``(2 B_local + keys) d``; once per direction, the keys gathered from every GPU (``keys x embed_dim``). While
+    it runs, two more logits-sized matrices are alive (before the softmax; in backward, the gradients).
+    With 7 Matryoshka dims and both directions that is 14 logits matrices: at jina-clip-v2's scale (32k pairs
+    on 8 GPUs) 17 GiB per GPU for two tasks, which no gradient-caching chunk size reduces.
 
     Example:
         >>> round(loss_activation_bytes(Task("image_text", 32768, 77, 224), (1024,), n_gpus=8) / GiB, 2)
-        2.06
+        2.56
     """
     local = task.batch_size // n_gpus
     width = max(dims)
     kept = sum(4 * (local * keys + (2 * local + keys) * dim) for keys in task.key_counts for dim in dims)
-    gathered = sum(4 * rows * width for rows in task.gathered_rows) if n_gpus > 1 else 0
-    return kept + gathered + 4 * local * max(task.key_counts)
+    gathered = sum(4 * keys * width for keys in task.key_counts) if n_gpus > 1 else 0
+    return kept + gathered + 2 * 4 * local * max(task.key_counts)
 
 
 def state_bytes(config: JClipConfig, precision: str = "bf16") -> int:
@@ -682,7 +681,7 @@ def format_plan(plans: Sequence[StagePlan]) -> str:
     Example:
         >>> print(format_plan(plan_real_model()[:1]))
         stage                    image  text        batch  GiB at once  fits  chunk  GiB planned  PFLOP  s/step  HFU
-        1 short captions + pairs   224    77  32768/32768         2298    no    128         57.8   28.2     8.9  53%
+        1 short captions + pairs   224    77  32768/32768         2299    no    128         57.8   28.2     8.9  53%
         (8 x H100 SXM 80GB, 989 TFLOP/s bf16 dense, 40% MFU)
     """
     lines = [
