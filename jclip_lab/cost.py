@@ -393,8 +393,9 @@ def loss_activation_bytes(task: Task, dims: Sequence[int], n_gpus: int = 1) -> i
 
     Per direction and Matryoshka prefix of width ``d``: the log-softmax of the ``B_local x keys`` logits
     (``cross_entropy`` keeps it) and the normalised queries, scaled queries and normalised keys,
-    ``(2 B_local + keys) d``; once per direction, the keys gathered from every GPU (``keys x embed_dim``). While
-    it runs, two more logits-sized matrices are alive (before the softmax; in backward, the gradients).
+    ``(2 B_local + keys) d``, and with several GPUs the prefix of the keys gathered from all of them
+    (``keys x d``: ``jclip_lab.distributed`` gathers each prefix). While it runs, two more logits-sized
+    matrices are alive (before the softmax; in backward, their gradients).
     With 7 Matryoshka dims and both directions that is 14 logits matrices: at jina-clip-v2's scale (32k pairs
     on 8 GPUs) 17 GiB per GPU for two tasks, which no gradient-caching chunk size reduces.
 
@@ -403,9 +404,8 @@ def loss_activation_bytes(task: Task, dims: Sequence[int], n_gpus: int = 1) -> i
         2.56
     """
     local = task.batch_size // n_gpus
-    width = max(dims)
     kept = sum(4 * (local * keys + (2 * local + keys) * dim) for keys in task.key_counts for dim in dims)
-    gathered = sum(4 * keys * width for keys in task.key_counts) if n_gpus > 1 else 0
+    gathered = sum(4 * keys * sum(dims) for keys in task.key_counts) if n_gpus > 1 else 0
     return kept + gathered + 2 * 4 * local * max(task.key_counts)
 
 
@@ -681,7 +681,7 @@ def format_plan(plans: Sequence[StagePlan]) -> str:
     Example:
         >>> print(format_plan(plan_real_model()[:1]))
         stage                    image  text        batch  GiB at once  fits  chunk  GiB planned  PFLOP  s/step  HFU
-        1 short captions + pairs   224    77  32768/32768         2299    no    128         57.8   28.2     8.9  53%
+        1 short captions + pairs   224    77  32768/32768         2300    no    128         57.8   28.2     8.9  53%
         (8 x H100 SXM 80GB, 989 TFLOP/s bf16 dense, 40% MFU)
     """
     lines = [

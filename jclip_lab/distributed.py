@@ -15,7 +15,8 @@ against all of them, the positive of its row ``i`` being global column ``rank * 
   backward sends each rank's gradient for every gathered block back to the block's owner and sums them there,
   so the gradient at a rank's own rows is the sum over *all ranks' losses*, ``N`` times the gradient of the
   global mean loss. DDP's average divides by ``N`` again: N ranks of batch B take exactly the gradient of one
-  process with batch N x B (the tests check it to 1e-6).
+  process with batch N x B (:func:`compare_with_one_process` measures it: within 1e-6 of the values in
+  float32, 1e-15 in float64).
 - ``local_loss``: each rank computes only its ``B x (N B)`` block of the logits, not the whole ``N B x N B``
   matrix: N times less loss compute and memory than every rank computing everything.
 
@@ -25,11 +26,30 @@ copies equal) and DDP averages its gradient like any other.
 The gathered losses below are the losses of :mod:`jclip_lab.losses` with the keys gathered; with one process
 (or without ``init_distributed``) they *are* those losses, so a training loop can call them unconditionally.
 They compose with :func:`jclip_lab.losses.matryoshka_loss` unchanged: each Matryoshka prefix is gathered on its
-own (``sum(dims) / embed_dim`` times the traffic of one gather, 2.7x for jina-clip-v2's dims; a few hundred MB
-per step, milliseconds on NVLink, against a step of seconds).
+own, ``sum(dims) / embed_dim`` times the traffic (and memory) of one gather at full width: 2.7x for jina-clip-v2's
+dims, about 1.5 GB received per GPU per step at its stage 1 (2 tasks x 2 directions x 32k rows x 2,784 floats),
+tens of milliseconds over NVLink against seconds of compute.
 
 Every rank must pass the same number of rows (the :class:`~jclip_lab.world.datasets.TaskMixer` with
 ``rank`` / ``world_size`` gives each rank an equal slice of one global batch).
+
+How a training loop uses this (``torchrun --nproc_per_node N ...``)::
+
+    device = init_distributed()
+    model = model.to(device)
+    ddp_model = DistributedDataParallel(model, gradient_as_bucket_view=True)  # no device_ids on CPUs
+    batches = TaskMixer(data, batch_size, collate, seed=seed, rank=rank(), world_size=world_size())
+    torch.manual_seed(seed + rank())  # the same global batch everywhere, but each rank its own patch dropout
+    loss = matryoshka_loss(gathered_clip_loss, images, texts, dims=dims, scale=scale)  # ... + other tasks
+    loss.backward()  # DDP averages the gradients; then the optimizer step, the same on every rank
+    if is_main_process():
+        ...  # log, evaluate, save the checkpoint (of ``model``, not ``ddp_model``)
+    barrier()
+    cleanup()
+
+With gradient caching the loss runs on cached embeddings outside the model's forward, where DDP does not see
+it: run the caching passes on ``model`` (or under ``ddp_model.no_sync()``) and call :func:`average_gradients`
+before the optimizer step (``compare_with_one_process`` proves that this, too, equals one process).
 
 References:
     - open_clip, ``src/open_clip/loss.py`` (``gather_features``, ``ClipLoss``):
@@ -54,7 +74,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import NamedTuple
 
@@ -186,6 +206,35 @@ def gather_with_grad(x: Tensor) -> Tensor:
         # (torch.distributed._functional_collectives.all_gather_single), whose first call imports torch._dynamo.
         warnings.filterwarnings("ignore", "torch.distributed.nn.functional.all_gather is deprecated", FutureWarning)
         return torch.cat(dist_functional.all_gather(x), dim=0)
+
+
+def average_gradients(parameters: Iterable[nn.Parameter]) -> None:
+    """Average every parameter's ``.grad`` over the ranks, in place: DDP's averaging, by hand.
+
+    DDP averages the gradients that a backward pass *through its own forward* produces. Gradient caching runs
+    the loss on cached embeddings, outside the model's forward (the learned ``logit_scale`` gets its gradient
+    there), and backpropagates the towers chunk by chunk: run those passes on the unwrapped model (or under
+    ``ddp_model.no_sync()``) and call this once, before the optimizer step. A parameter without a gradient
+    counts as zeros, so every rank sends the same tensors. One flat all-reduce for all of them.
+
+    Example:
+        >>> layer = nn.Linear(2, 1)
+        >>> layer(torch.ones(1, 2)).sum().backward()
+        >>> average_gradients(layer.parameters())  # one process: nothing to average
+        >>> layer.bias.grad
+        tensor([1.])
+    """
+    if world_size() == 1:
+        return
+    parameters = [p for p in parameters if p.requires_grad]
+    for p in parameters:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.reshape(-1) for p in parameters])
+    dist.all_reduce(flat)
+    flat /= world_size()
+    for p, averaged in zip(parameters, flat.split([p.numel() for p in parameters]), strict=True):
+        p.grad.copy_(averaged.view_as(p.grad))
 
 
 def gathered_info_nce(queries: Tensor, keys: Tensor, scale: Tensor | float) -> Tensor:
@@ -409,10 +458,14 @@ class _TwoTowers(nn.Module):
         return self.image(images), self.text(texts), self.logit_scale.exp()
 
 
-def _multi_task_loss(model: nn.Module, images: Tensor, texts: list[Tensor], dims: tuple[int, ...], gathered: bool):
-    """jina-clip-v2's stage-3 mix on a toy model: image-text + text pairs + triplets, each summed over ``dims``."""
-    image_embeds, text_embeds, scale = model(images, torch.cat(texts))
-    captions, a, b, anchors, positives, negatives = text_embeds.split([len(t) for t in texts])
+def _toy_multi_task_loss(
+    image_embeds: Tensor, text_embeds: Tensor, scale: Tensor, dims: tuple[int, ...], gathered: bool
+):
+    """jina-clip-v2's stage-3 mix: image-text + text pairs + triplets, each summed over the prefixes ``dims``.
+
+    ``text_embeds`` stacks six equal groups: captions, pair texts a and b, anchors, positives, negatives.
+    """
+    captions, a, b, anchors, positives, negatives = text_embeds.chunk(6)
     if gathered:
         return (
             matryoshka_loss(gathered_clip_loss, image_embeds, captions, dims=dims, scale=scale)
@@ -426,20 +479,43 @@ def _multi_task_loss(model: nn.Module, images: Tensor, texts: list[Tensor], dims
     )
 
 
-def _ddp_agreement(batch: int, dim: int, dims: tuple[int, ...], generator, dtype, device) -> Agreement:
-    """A toy model wrapped in ``DistributedDataParallel`` on this rank's rows vs the same model on one process."""
+def _toy_problem(batch: int, dim: int, dims: tuple[int, ...], generator, dtype, device):
+    """A toy model, this rank's inputs, and the one-process loss and gradients on the whole global batch."""
     torch.manual_seed(0)  # the same initial weights on every rank (DDP would broadcast rank 0's anyway)
     model = _TwoTowers(dim).to(device, dtype)
     reference = copy.deepcopy(model)
     images = torch.randn(world_size() * batch, dim, generator=generator, dtype=dtype).to(device)
     texts = [torch.randn(world_size() * batch, dim, generator=generator, dtype=dtype).to(device) for _ in range(6)]
-    loss = _multi_task_loss(reference, images, texts, dims, gathered=False)
+    loss = _toy_multi_task_loss(*reference(images, torch.cat(texts)), dims, gathered=False)
     loss.backward()
     rows = slice(rank() * batch, (rank() + 1) * batch)
+    local_inputs = images[rows], torch.cat([t[rows] for t in texts])
+    return model, local_inputs, loss, [p.grad for p in reference.parameters()]
+
+
+def _ddp_agreement(batch: int, dim: int, dims: tuple[int, ...], generator, dtype, device) -> Agreement:
+    """A toy model wrapped in ``DistributedDataParallel`` on this rank's rows vs the same model on one process."""
+    model, (images, texts), loss, reference_grads = _toy_problem(batch, dim, dims, generator, dtype, device)
     ddp_model = nn.parallel.DistributedDataParallel(model) if world_size() > 1 else model
-    local_loss = _multi_task_loss(ddp_model, images[rows], [t[rows] for t in texts], dims, gathered=True)
+    local_loss = _toy_multi_task_loss(*ddp_model(images, texts), dims, gathered=True)
     local_loss.backward()  # DDP averages the gradients over ranks here
-    grads, reference_grads = [p.grad for p in model.parameters()], [p.grad for p in reference.parameters()]
+    grads = [p.grad for p in model.parameters()]
+    return _agreement(_mean_over_ranks(local_loss), loss, grads, reference_grads)
+
+
+def _grad_cache_agreement(batch: int, dim: int, dims: tuple[int, ...], generator, dtype, device) -> Agreement:
+    """Gradient caching on every rank, gradients averaged by :func:`average_gradients`, vs one process."""
+    model, (images, texts), loss, reference_grads = _toy_problem(batch, dim, dims, generator, dtype, device)
+    with torch.no_grad():  # 1. embed without a graph
+        image_cache, text_cache = model.image(images), model.text(texts)
+    image_cache.requires_grad_(), text_cache.requires_grad_()
+    local_loss = _toy_multi_task_loss(image_cache, text_cache, model.logit_scale.exp(), dims, gathered=True)
+    local_loss.backward()  # 2. the loss: gradients at the cached embeddings (and of the scale)
+    for tower, inputs, cache in ((model.image, images, image_cache), (model.text, texts, text_cache)):
+        for start in range(0, len(inputs), 2):  # 3. re-embed two rows at a time, backpropagate their gradient
+            tower(inputs[start : start + 2]).backward(cache.grad[start : start + 2])
+    average_gradients(model.parameters())  # 4. what DDP would have done
+    grads = [p.grad for p in model.parameters()]
     return _agreement(_mean_over_ranks(local_loss), loss, grads, reference_grads)
 
 
@@ -459,10 +535,13 @@ def compare_with_one_process(
     ranks) with the one-process figures:
 
     - each loss alone and summed over Matryoshka prefixes, on leaf embeddings and a learned ``logit_scale``;
-    - ``"DDP model"`` (with ``ddp``): a small dual encoder wrapped in ``DistributedDataParallel``, trained on the
-      sum of the gathered image-text, text-pair and bidirectional triplet losses, each summed over the
-      Matryoshka prefixes: its gradients after DDP's own averaging. (Building the first DDP module imports
-      ``torch._dynamo``, several seconds on a CPU.)
+    - ``"gradient caching"``: a small dual encoder trained on the sum of the gathered image-text, text-pair and
+      bidirectional triplet losses, each summed over the Matryoshka prefixes, with gradient caching (embed
+      without a graph, the loss on the cached embeddings, re-embed two rows at a time) and
+      :func:`average_gradients`: its gradients;
+    - ``"DDP model"`` (with ``ddp``): the same model and losses without caching, wrapped in
+      ``DistributedDataParallel``: its gradients after DDP's own averaging. (Building the first DDP module
+      imports ``torch._dynamo``, several seconds on a CPU.)
 
     The sums run in another order (a mean of rank means, gradients summed over ranks), so in float32 the
     figures are a few units of float32's resolution, not zero; in float64 they are about 1e-15.
@@ -481,7 +560,7 @@ def compare_with_one_process(
     Example:
         >>> figures = compare_with_one_process()  # a world of one: exactly equal
         >>> len(figures), figures["clip_loss"].grad_abs, figures["DDP model"].loss_rel
-        (9, 0.0, 0.0)
+        (10, 0.0, 0.0)
     """
     device = torch.device(device)
     dims = (dim // 4, dim // 2, dim)
@@ -490,6 +569,7 @@ def compare_with_one_process(
         name: _leaf_agreement(*case, batch_per_rank, dim, generator, dtype, device)
         for name, case in _loss_cases(dims).items()
     }
+    figures["gradient caching"] = _grad_cache_agreement(batch_per_rank, dim, dims, generator, dtype, device)
     if ddp:
         figures["DDP model"] = _ddp_agreement(batch_per_rank, dim, dims, generator, dtype, device)
     return {name: _max_over_ranks(values, device) for name, values in figures.items()}

@@ -133,7 +133,7 @@ def test_two_spawned_ranks_equal_one_process(tmp_path) -> None:
     result = json.loads(result_file.read_text())
     assert result["world_size"] == WORLD_SIZE
     figures = result["figures"]
-    assert len(figures["torch.float32"]) == 8  # four losses, alone and summed over Matryoshka prefixes
+    assert len(figures["torch.float32"]) == 9  # four losses, alone and over Matryoshka prefixes; gradient caching
     _assert_agree(figures["torch.float32"], 1e-6)  # float32 resolves 1.2e-7 of a value
     _assert_agree(figures["torch.float64"], 1e-12)  # the same arithmetic: exact to float64's resolution
 
@@ -152,7 +152,12 @@ def test_torchrun_two_ranks_with_ddp_equal_one_process(tmp_path) -> None:
     assert "DDP model" in completed.stdout
     result = json.loads(result_file.read_text())
     assert result["world_size"] == WORLD_SIZE
-    assert set(result["figures"]) >= {"clip_loss", "matryoshka triplet_loss bidirectional", "DDP model"}
+    assert set(result["figures"]) >= {
+        "clip_loss",
+        "matryoshka triplet_loss bidirectional",
+        "gradient caching",
+        "DDP model",
+    }
     _assert_agree(result["figures"], 1e-6)
 
 
