@@ -288,22 +288,34 @@ def _text_block_bytes(tokens: int, width: int, hidden: int, precision: str) -> i
     return 4 * 2 * td + 2 * (8 * td + 2 * th)
 
 
-def _vision_block_bytes(tokens: int, width: int, hidden: int, precision: str, autocast_device: str) -> int:
+def _vision_block_bytes(
+    tokens: int, width: int, hidden: int, precision: str, autocast_device: str, residual_bytes: int
+) -> int:
     """Bytes one vision block (pre-norm, sub-LN, SwiGLU MLP) keeps for backward, per image.
 
     Kept in float32: norm1 input, qkv input, qkv output, rotated q and k, attention output (also the sub-LN's
     input), sub-LN output, norm2 input, the SwiGLU input: ``11 T d``; w1 output, w2 output, SiLU output, their
     product (the sub-LN's input) and the sub-LN's output: ``5 T h``. Under autocast the residual stream is bf16
-    (the patch convolution runs in bf16). On CUDA LayerNorm runs in float32, so it keeps a float32 copy of each
-    of its four inputs (``3 T d + T h`` at 4 bytes) and each of w1 and w2 casts its (float32) input to bf16
-    separately: ``10 T d + 4 T h`` at 2 bytes. On CPUs LayerNorm runs in bf16: ``11 T d + 5 T h`` at 2 bytes.
+    (the patch convolution runs in bf16), or float32 when a float32 position table is added to the patches
+    (``residual_bytes``). On CUDA LayerNorm runs in float32, so it keeps a float32 copy (or the float32
+    original) of each of its four inputs (``3 T d + T h`` at 4 bytes) and each of w1 and w2 casts its float32
+    input to bf16 separately: ``10 T d + 4 T h`` at 2 bytes. On CPUs LayerNorm runs in its input's dtype: the
+    two residual inputs at ``residual_bytes`` and the rest at 2 bytes, ``9 T d + 5 T h``, or ``10 T d + 5 T h``
+    with a float32 residual (norm2's output is then float32, and w1 and w2 cast it separately).
     """
     td, th = tokens * width, tokens * hidden
     if precision == "fp32":
         return 4 * (11 * td + 5 * th)
     if autocast_device == "cuda":
         return 4 * (3 * td + th) + 2 * (10 * td + 4 * th)
-    return 2 * (11 * td + 5 * th)
+    swiglu_inputs = 2 if residual_bytes == 4 else 1
+    return residual_bytes * 2 * td + 2 * ((8 + swiglu_inputs) * td + 5 * th)
+
+
+def _vision_residual_bytes(config: JClipConfig, precision: str) -> int:
+    """Bytes per element of the vision tower's residual stream: float32, or bf16 under autocast unless a float32
+    position table is added to the (bf16) patches, which promotes the sum to float32."""
+    return 4 if precision == "fp32" or config.vision_pos_embed else 2
 
 
 def _tower_shape(config: JClipConfig, tower: str, size: int) -> tuple[int, int, int, int]:
@@ -335,7 +347,8 @@ def block_activation_bytes(
     tokens, width, hidden, _ = _tower_shape(config, tower, size)
     if tower == "text":
         return _text_block_bytes(tokens, width, hidden, precision)
-    return _vision_block_bytes(tokens, width, hidden, precision, autocast_device)
+    residual_bytes = _vision_residual_bytes(config, precision)
+    return _vision_block_bytes(tokens, width, hidden, precision, autocast_device, residual_bytes)
 
 
 def activation_bytes_per_example(
@@ -367,9 +380,9 @@ def activation_bytes_per_example(
     Example:
         >>> config = config_preset("jina-clip-v2")
         >>> round(activation_bytes_per_example(config, "image", 512) / 2**20)  # MiB per image, bf16
-        1759
+        1761
         >>> round(activation_bytes_per_example(config, "image", 512, checkpointing=True) / 2**20)
-        63
+        121
     """
     block = block_activation_bytes(config, tower, size, precision, autocast_device)
     tokens, width, _, layers = _tower_shape(config, tower, size)
@@ -378,11 +391,11 @@ def activation_bytes_per_example(
         residual = 4  # float32 even under autocast
         extras = 4 * tokens * width + low * width  # final LayerNorm input; pooled vector (the projection's input)
     else:
-        residual = low
+        residual = _vision_residual_bytes(config, precision)
         patches = (size // config.patch_size) ** 2
         extras = low * config.num_channels * size * size  # pixels, kept by the patch convolution
-        extras += low * patches * width if config.patch_dropout else 0  # patch tokens, kept by dropout's gather
-        norm_input = 4 if precision == "fp32" or autocast_device == "cuda" else 2
+        extras += residual * patches * width if config.patch_dropout else 0  # patch tokens, kept by dropout's gather
+        norm_input = 4 if autocast_device == "cuda" else residual
         extras += norm_input * tokens * width + low * width  # final LayerNorm input; CLS vector
     per_block = residual * tokens * width if checkpointing else block
     return layers * per_block + extras
@@ -681,7 +694,7 @@ def format_plan(plans: Sequence[StagePlan]) -> str:
     Example:
         >>> print(format_plan(plan_real_model()[:1]))
         stage                    image  text        batch  GiB at once  fits  chunk  GiB planned  PFLOP  s/step  HFU
-        1 short captions + pairs   224    77  32768/32768         2300    no    128         57.8   28.2     8.9  53%
+        1 short captions + pairs   224    77  32768/32768         2302    no    128         57.8   28.2     8.9  53%
         (8 x H100 SXM 80GB, 989 TFLOP/s bf16 dense, 40% MFU)
     """
     lines = [

@@ -86,6 +86,7 @@ from torch import Tensor, nn
 from jclip_lab.losses import (
     _check_same_batch,
     _check_temperature,
+    _combine,
     clip_loss,
     info_nce,
     matryoshka_loss,
@@ -283,17 +284,20 @@ def gathered_clip_loss(image_embeds: Tensor, text_embeds: Tensor, scale: Tensor 
     return (image_to_text + text_to_image) / 2
 
 
-def gathered_text_pair_loss(a: Tensor, b: Tensor, temperature: float = 0.05, symmetric: bool = True) -> Tensor:
+def gathered_text_pair_loss(
+    a: Tensor, b: Tensor, temperature: float = 0.05, symmetric: bool = True, directions: str = "mean"
+) -> Tensor:
     """:func:`~jclip_lab.losses.text_pair_loss` over the global batch, at its fixed temperature.
 
     Args:
         a: ``(batch, dim)`` this rank's first texts.
         b: ``(batch, dim)`` their partners.
         temperature: ``tau``; the logits are ``cos / tau``.
-        symmetric: average the ``a -> b`` and ``b -> a`` directions; if False only ``a -> b``.
+        symmetric: count both directions (``a -> b`` and ``b -> a``); if False only ``a -> b``.
+        directions: ``"mean"`` averages the two directions, ``"sum"`` adds them.
 
     Raises:
-        ValueError: on mismatched batch sizes or a non-positive temperature.
+        ValueError: on mismatched batch sizes, a non-positive temperature, or an unknown ``directions``.
 
     Example:
         >>> a, b = torch.randn(4, 8), torch.randn(4, 8)
@@ -302,10 +306,8 @@ def gathered_text_pair_loss(a: Tensor, b: Tensor, temperature: float = 0.05, sym
     """
     _check_same_batch(a=a, b=b)
     _check_temperature(temperature)
-    loss = gathered_info_nce(a, b, 1 / temperature)
-    if symmetric:
-        loss = (loss + gathered_info_nce(b, a, 1 / temperature)) / 2
-    return loss
+    forward = gathered_info_nce(a, b, 1 / temperature)
+    return _combine(forward, gathered_info_nce(b, a, 1 / temperature), directions) if symmetric else forward
 
 
 def gathered_triplet_loss(
@@ -313,24 +315,26 @@ def gathered_triplet_loss(
     positives: Tensor,
     negatives: Tensor,
     temperature: float = 0.05,
-    bidirectional: bool = False,
+    bidirectional: bool = True,
+    directions: str = "mean",
 ) -> Tensor:
     """:func:`~jclip_lab.losses.triplet_loss` over the global batch: positives AND hard negatives are gathered.
 
     Anchor ``i`` of this rank is scored against every rank's ``[positives; negatives]`` (gathered as one block
     per rank, so the columns are those of one process's ``[all positives; all negatives]`` in another order,
-    which a softmax does not see). With ``bidirectional`` the reverse term of jina-clip-v1 (arXiv 2405.20204,
-    Eq. 2) is averaged in: each positive must pick its anchor among every rank's anchors, without negatives.
+    which a softmax does not see). With ``bidirectional`` (jina-clip-v1, arXiv 2405.20204, Eq. 2) each positive
+    must also pick its anchor among every rank's anchors, without negatives.
 
     Args:
         anchors: ``(batch, dim)`` this rank's anchors (e.g. queries).
         positives: ``(batch, dim)``; row ``i`` matches anchor ``i``.
         negatives: ``(n_negatives, dim)`` hard negatives; every rank must pass the same number.
         temperature: ``tau``; the logits are ``cos / tau``.
-        bidirectional: average in the positive -> anchor direction.
+        bidirectional: add the positive -> anchor term.
+        directions: ``"mean"`` averages the two terms, ``"sum"`` adds them.
 
     Raises:
-        ValueError: on mismatched batch sizes or a non-positive temperature.
+        ValueError: on mismatched batch sizes, a non-positive temperature, or an unknown ``directions``.
 
     Example:
         >>> anchors, positives, negatives = torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 8)
@@ -340,18 +344,13 @@ def gathered_triplet_loss(
     """
     _check_same_batch(anchors=anchors, positives=positives)
     _check_temperature(temperature)
-    loss = gathered_info_nce(anchors, torch.cat([positives, negatives]), 1 / temperature)
-    if bidirectional:
-        loss = (loss + gathered_info_nce(positives, anchors, 1 / temperature)) / 2
-    return loss
+    forward = gathered_info_nce(anchors, torch.cat([positives, negatives]), 1 / temperature)
+    if not bidirectional:
+        return forward
+    return _combine(forward, gathered_info_nce(positives, anchors, 1 / temperature), directions)
 
 
 # ---------------------------------------------------------------- the proof: N ranks of B == one process of N x B
-
-
-def _one_process_bidirectional_triplet(anchors: Tensor, positives: Tensor, negatives: Tensor) -> Tensor:
-    """The bidirectional triplet loss on one process (jina-clip-v1, Eq. 2), written out from ``info_nce``."""
-    return (triplet_loss(anchors, positives, negatives) + info_nce(positives, anchors, 1 / 0.05)) / 2
 
 
 def _loss_cases(dims: tuple[int, ...]) -> dict[str, tuple[int, Callable, Callable, bool]]:
@@ -359,13 +358,13 @@ def _loss_cases(dims: tuple[int, ...]) -> dict[str, tuple[int, Callable, Callabl
     cases = {
         "clip_loss": (2, clip_loss, gathered_clip_loss, True),
         "text_pair_loss": (2, text_pair_loss, gathered_text_pair_loss, False),
-        "triplet_loss": (3, triplet_loss, gathered_triplet_loss, False),
-        "triplet_loss bidirectional": (
+        "triplet_loss": (
             3,
-            _one_process_bidirectional_triplet,
-            partial(gathered_triplet_loss, bidirectional=True),
+            partial(triplet_loss, bidirectional=False),
+            partial(gathered_triplet_loss, bidirectional=False),
             False,
         ),
+        "triplet_loss bidirectional": (3, triplet_loss, gathered_triplet_loss, False),
     }
     for name, (inputs, single, gathered, learned) in list(cases.items()):
         cases[f"matryoshka {name}"] = (
@@ -470,12 +469,12 @@ def _toy_multi_task_loss(
         return (
             matryoshka_loss(gathered_clip_loss, image_embeds, captions, dims=dims, scale=scale)
             + matryoshka_loss(gathered_text_pair_loss, a, b, dims=dims)
-            + matryoshka_loss(gathered_triplet_loss, anchors, positives, negatives, dims=dims, bidirectional=True)
+            + matryoshka_loss(gathered_triplet_loss, anchors, positives, negatives, dims=dims)
         )
     return (
         matryoshka_loss(clip_loss, image_embeds, captions, dims=dims, scale=scale)
         + matryoshka_loss(text_pair_loss, a, b, dims=dims)
-        + matryoshka_loss(_one_process_bidirectional_triplet, anchors, positives, negatives, dims=dims)
+        + matryoshka_loss(triplet_loss, anchors, positives, negatives, dims=dims)
     )
 
 
