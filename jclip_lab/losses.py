@@ -79,23 +79,28 @@ def cosine_logits(queries: Tensor, keys: Tensor, scale: Tensor | float) -> Tenso
         return scale * queries @ keys.T  # cos(q, k) = q . k / (|q| |k|), on unit vectors a dot product
 
 
-def info_nce(queries: Tensor, keys: Tensor, scale: Tensor | float) -> Tensor:
-    """InfoNCE in one direction: query ``i`` must pick key ``i`` out of all keys in the batch.
+def info_nce(queries: Tensor, keys: Tensor, scale: Tensor | float, *, first_positive: int = 0) -> Tensor:
+    """InfoNCE in one direction: query ``i`` must pick key ``first_positive + i`` out of all keys in the batch.
 
-    The loss is the mean over queries of ``-log softmax_j(scale * cos(q_i, k_j))[i]``, i.e.
-    ``F.cross_entropy(scale * q @ k.T, arange(n_queries))`` on normalised ``q`` and ``k``. ``keys`` may have
-    more rows than ``queries``: the extra rows are extra negatives for every query (e.g. hard negatives).
+    The loss is the mean over queries of ``-log softmax_j(scale * cos(q_i, k_j))[first_positive + i]``, i.e.
+    ``F.cross_entropy(scale * q @ k.T, first_positive + arange(n_queries))`` on normalised ``q`` and ``k``.
+    ``keys`` may have more rows than ``queries``: the extra rows are extra negatives for every query (e.g. hard
+    negatives, or the other GPUs' keys under data parallelism, where a GPU's queries are the rows
+    ``rank * batch ...`` of the global batch: see ``jclip_lab.distributed``).
 
     Args:
         queries: ``(batch, dim)`` embeddings.
-        keys: ``(batch + extra, dim)`` embeddings; row ``i < batch`` is the positive of query ``i``.
+        keys: ``(n_keys, dim)`` embeddings; row ``first_positive + i`` is the positive of query ``i``.
         scale: inverse temperature ``1 / tau`` (a float, or a tensor such as a learned scale).
+        first_positive: the row of ``keys`` that is the positive of query 0 (default 0: the first ``batch``
+            keys are the positives).
 
     Returns:
         The mean loss, a float32 scalar (float64 for float64 inputs).
 
     Raises:
-        ValueError: on non-2-D or empty inputs, mismatched widths, or fewer keys than queries.
+        ValueError: on non-2-D or empty inputs, mismatched widths, or when the positives
+            ``keys[first_positive : first_positive + batch]`` do not all exist.
 
     Example:
         >>> q = torch.eye(3)
@@ -103,14 +108,20 @@ def info_nce(queries: Tensor, keys: Tensor, scale: Tensor | float) -> Tensor:
         0.0
         >>> round(info_nce(q, torch.ones(3, 3), scale=1.0).item(), 4)  # all keys alike: ln 3
         1.0986
+        >>> keys = torch.cat([-q, q])  # the positives are keys 3, 4, 5
+        >>> round(info_nce(q, keys, scale=100.0, first_positive=3).item(), 4)
+        0.0
     """
     _check_embeddings(queries=queries, keys=keys)
-    if keys.shape[0] < queries.shape[0]:
+    if first_positive < 0 or keys.shape[0] < first_positive + queries.shape[0]:
         shapes = _shapes({"queries": queries, "keys": keys})
-        raise ValueError(f"Need at least one key (the positive) per query; got {shapes}.")
+        raise ValueError(
+            f"Need one positive key per query, keys[first_positive : first_positive + n_queries]; got "
+            f"first_positive={first_positive} and {shapes}."
+        )
     logits = cosine_logits(queries, keys, scale)  # logits[i, j] = s * cos(q_i, k_j)
-    targets = torch.arange(queries.shape[0], device=queries.device)  # the positive of query i is key i
-    # L = -1/B sum_i log( exp(logits[i, i]) / sum_j exp(logits[i, j]) )
+    targets = first_positive + torch.arange(queries.shape[0], device=queries.device)  # query i: key first_positive + i
+    # L = -1/B sum_i log( exp(logits[i, first_positive + i]) / sum_j exp(logits[i, j]) )
     return F.cross_entropy(logits, targets)
 
 

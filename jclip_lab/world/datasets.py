@@ -174,21 +174,56 @@ class TaskMixer:
     Each task walks through its dataset in a fresh random order every epoch; an item whose ``key`` is already in
     the batch waits for the next batch, so in-batch negatives are never copies of the positive.
 
+    Under data parallelism (``world_size`` processes, see :mod:`jclip_lab.distributed`) the negatives are the
+    *global* batch, so the rule must hold across processes: every rank builds the same global batch of
+    ``world_size * batch_size`` items (the same ``seed`` on every rank) and keeps its own slice
+    ``[rank * n : (rank + 1) * n]``. The ranks see different items, and the concatenation of their slices is the
+    batch one process would draw with ``batch_size * world_size``. When a dataset has too few distinct keys to
+    fill a global batch, it is cut to a multiple of ``world_size`` (the rest waits for the next batch), so the
+    ranks always hold equal slices, as gathering their embeddings requires.
+
     Args:
         datasets: task name -> dataset with ``__getitem__`` and ``key(i)``.
-        batch_size: items per task per step, or a dict task -> items.
+        batch_size: items per task per step (per rank), or a dict task -> items.
         collate: turns a list of items into tensors (a :class:`Collator`).
-        seed: seed of the order.
+        seed: seed of the order; the same on every rank.
+        rank: this process's index, ``0 .. world_size - 1``.
+        world_size: the number of processes that share each global batch (1: no data parallelism).
+
+    Raises:
+        ValueError: if a dataset is empty, or ``rank`` / ``world_size`` are out of range.
+
+    Example:
+        >>> class Concepts(list):  # items 0..11, four concepts
+        ...     def key(self, i):
+        ...         return self[i] % 4
+        >>> ranks = [TaskMixer({"pairs": Concepts(range(12))}, 2, list, rank=r, world_size=2) for r in (0, 1)]
+        >>> [next(iter(mixer))["pairs"] for mixer in ranks]  # one global batch of 4 distinct concepts
+        [[11, 8], [10, 5]]
+        >>> next(iter(TaskMixer({"pairs": Concepts(range(12))}, 4, list)))["pairs"]  # the same, on one process
+        [11, 8, 10, 5]
     """
 
-    def __init__(self, datasets: dict[str, Dataset], batch_size: int | dict[str, int], collate, seed: int = 0) -> None:
+    def __init__(
+        self,
+        datasets: dict[str, Dataset],
+        batch_size: int | dict[str, int],
+        collate,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         empty = [name for name, data in datasets.items() if len(data) == 0]
         if empty:
             raise ValueError(f"Task(s) {empty} have no items in this split.")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"Need 0 <= rank < world_size; got rank={rank}, world_size={world_size}.")
         self.datasets = datasets
         self.batch_sizes = batch_size if isinstance(batch_size, dict) else dict.fromkeys(datasets, batch_size)
         self.collate = collate
         self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
 
     def _indices(self, name: str) -> Iterator[int]:
         rng = random.Random(f"{self.seed}:{name}")
@@ -198,7 +233,8 @@ class TaskMixer:
             yield from order
 
     def _batches(self, name: str) -> Iterator[list[int]]:
-        data, size, indices = self.datasets[name], self.batch_sizes[name], self._indices(name)
+        """This rank's slice of each global batch of task ``name`` (indices into its dataset)."""
+        data, size, indices = self.datasets[name], self.batch_sizes[name] * self.world_size, self._indices(name)
         waiting: list[int] = []
         while True:
             batch, keys, pending, waiting = [], set(), waiting, []
@@ -216,7 +252,14 @@ class TaskMixer:
                 else:
                     batch.append(i)
                     keys.add(data.key(i))
-            yield batch
+            per_rank = len(batch) // self.world_size
+            if per_rank == 0:
+                raise ValueError(
+                    f"Task {name!r} found only {len(batch)} distinct keys for a global batch shared by "
+                    f"world_size={self.world_size} ranks; use fewer ranks or a dataset with more concepts."
+                )
+            waiting = batch[per_rank * self.world_size :] + waiting  # empty with one process
+            yield batch[self.rank * per_rank : (self.rank + 1) * per_rank]
 
     def iterate(self, skip: int = 0) -> Iterator[dict]:
         """The stream, after skipping ``skip`` steps cheaply (indices only): how a resumed run finds its place."""
