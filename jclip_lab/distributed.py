@@ -238,6 +238,46 @@ def average_gradients(parameters: Iterable[nn.Parameter]) -> None:
         p.grad.copy_(averaged.view_as(p.grad))
 
 
+def mean_over_ranks(values: dict[str, float]) -> dict[str, float]:
+    """The mean of each number over the ranks (every rank gets the same dict), e.g. the loss parts to log.
+
+    Example:
+        >>> mean_over_ranks({"pairs": 2.5})  # one process: unchanged
+        {'pairs': 2.5}
+    """
+    if world_size() == 1:
+        return values
+    flat = torch.tensor(list(values.values()), dtype=torch.float64, device=_collective_device())
+    dist.all_reduce(flat)
+    return dict(zip(values, (flat / world_size()).tolist(), strict=True))
+
+
+def gather_tensors(tensors: dict[str, Tensor]) -> list[dict[str, Tensor]]:
+    """Every rank's ``tensors`` (same names and shapes on every rank), on the CPU, in rank order.
+
+    Used to save each rank's random-generator states in one checkpoint.
+
+    Example:
+        >>> gather_tensors({"a": torch.ones(2)})  # one process
+        [{'a': tensor([1., 1.])}]
+    """
+    if world_size() == 1:
+        return [tensors]
+    device = _collective_device()
+    gathered: list[dict[str, Tensor]] = [{} for _ in range(world_size())]
+    for name, tensor in tensors.items():
+        parts = [torch.empty_like(tensor, device=device) for _ in range(world_size())]
+        dist.all_gather(parts, tensor.to(device))
+        for rank_tensors, part in zip(gathered, parts, strict=True):
+            rank_tensors[name] = part.cpu()
+    return gathered
+
+
+def _collective_device() -> torch.device:
+    """Where collectives run: the current GPU with NCCL, the CPU with gloo."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
 def gathered_info_nce(queries: Tensor, keys: Tensor, scale: Tensor | float) -> Tensor:
     """:func:`~jclip_lab.losses.info_nce` of this rank's queries against every rank's keys.
 

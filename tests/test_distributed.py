@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 import torch.nn.functional as F
-from spawned_rank import run_rank
 
 import jclip_lab
 from jclip_lab import distributed
@@ -125,38 +123,69 @@ def _assert_agree(figures: dict, float_resolution: float) -> None:
         assert agreement["grad_rel"] <= float_resolution, (name, agreement)
 
 
-def test_two_spawned_ranks_equal_one_process(tmp_path) -> None:
-    result_file = tmp_path / "figures.json"
-    mp.spawn(run_rank, args=(WORLD_SIZE, free_port(), str(result_file)), nprocs=WORLD_SIZE)
-    result = json.loads(result_file.read_text())
-    assert result["world_size"] == WORLD_SIZE
-    figures = result["figures"]
-    assert len(figures["torch.float32"]) == 9  # four losses, alone and over Matryoshka prefixes; gradient caching
+@pytest.fixture(scope="module")
+def session(world, tokenizer, tmp_path_factory) -> dict:
+    """Run tests/ddp_session.py once on two processes launched by torchrun (what users run); its outputs."""
+    out = tmp_path_factory.mktemp("ddp")
+    tokenizer.save_pretrained(out / "tokenizer")
+    fields = ("scenes", "emoji", "flags", "charts", "digits")
+    setup = {"out": str(out), "cache": str(world.directory.parent), "tokenizer": str(out / "tokenizer"),
+             "stages": [stage_dict(batch_size=4)],
+             "profile": {"name": world.profile.name, **{f: getattr(world.profile, f) for f in fields}}}  # fmt: skip
+    (out / "setup.json").write_text(json.dumps(setup))
+    repo = str(Path(jclip_lab.__file__).resolve().parents[1])
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([repo, str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]),
+    }
+    command = [
+        sys.executable, "-m", "torch.distributed.run",  # = torchrun, with this interpreter
+        "--nproc_per_node", str(WORLD_SIZE), "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+        str(Path(__file__).parent / "ddp_session.py"), str(out / "setup.json"),
+    ]  # fmt: skip
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return {"out": out, **json.loads((out / "figures.json").read_text())}
+
+
+def stage_dict(batch_size: int) -> dict:
+    return {"name": "s", "tasks": {"short": 1.0, "pairs": 1.0}, "steps": 4, "batch_size": batch_size,
+            "image_size": 32, "max_text_length": 24, "warmup": 1, "matryoshka_dims": [16, 128]}  # fmt: skip
+
+
+def test_two_ranks_with_ddp_equal_one_process(session) -> None:
+    assert session["world_size"] == WORLD_SIZE
+    figures = session["figures"]
+    assert set(figures["torch.float32"]) >= {"clip_loss", "matryoshka triplet_loss bidirectional", "gradient caching",
+                                              "DDP model"}  # fmt: skip
     _assert_agree(figures["torch.float32"], 1e-6)  # float32 resolves 1.2e-7 of a value
     _assert_agree(figures["torch.float64"], 1e-12)  # the same arithmetic: exact to float64's resolution
 
 
-def test_torchrun_two_ranks_with_ddp_equal_one_process(tmp_path) -> None:
-    result_file = tmp_path / "figures.json"
-    repo = str(Path(jclip_lab.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")])}
-    command = [
-        sys.executable, "-m", "torch.distributed.run",  # = torchrun, with this interpreter
-        "--nproc_per_node", str(WORLD_SIZE), "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-        "-m", "jclip_lab.distributed", "--json", str(result_file),
-    ]  # fmt: skip
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    assert "DDP model" in completed.stdout
-    result = json.loads(result_file.read_text())
-    assert result["world_size"] == WORLD_SIZE
-    assert set(result["figures"]) >= {
-        "clip_loss",
-        "matryoshka triplet_loss bidirectional",
-        "gradient caching",
-        "DDP model",
-    }
-    _assert_agree(result["figures"], 1e-6)
+@pytest.mark.parametrize("name, chunk_size", [("full-batch", None), ("gradient-cached", 2)])
+def test_two_processes_train_like_one_with_the_doubled_batch(session, world, tokenizer, name, chunk_size) -> None:
+    from safetensors.torch import load_file
+
+    from jclip_lab.models import JClipModel
+    from jclip_lab.profiles import seed_everything
+    from jclip_lab.train import Stage, train
+
+    seed_everything(0)
+    one = JClipModel.from_preset("tiny", tokenizer=tokenizer, vocab_size=len(tokenizer), patch_dropout=0.0)
+    train(one, world, [Stage(**stage_dict(batch_size=8))], device="cpu", chunk_size=chunk_size, progress=False)
+    two = load_file(session["out"] / f"{name}.safetensors")
+    assert one.state_dict().keys() == two.keys()
+    for key, value in one.state_dict().items():  # 4 AdamW steps: fp32 sums in another order, a little amplified
+        torch.testing.assert_close(two[key], value, atol=1e-5, rtol=1e-4, msg=key)
+
+
+def test_a_two_process_run_stopped_and_resumed_ends_identical(session) -> None:
+    from safetensors.torch import load_file
+
+    assert (session["out"] / "stopped-latest.txt").read_text() == "checkpoint-0000002"  # where the stop left it
+    reference, resumed = (load_file(session["out"] / f"{n}.safetensors") for n in ("full-batch", "resumed"))
+    for key in reference:
+        torch.testing.assert_close(resumed[key], reference[key], atol=0, rtol=0, msg=key)
 
 
 # --- data: one global batch, sliced per rank ------------------------------------------------------------------

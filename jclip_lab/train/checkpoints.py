@@ -80,7 +80,12 @@ def restore_random_state(state: dict[str, torch.Tensor]) -> None:
 
 
 def save_checkpoint(
-    out_dir: Path, model: JClipModel, optimizer: torch.optim.Optimizer, position: Position, history: object
+    out_dir: Path,
+    model: JClipModel,
+    optimizer: torch.optim.Optimizer,
+    position: Position,
+    history: object,
+    random_states: list[dict[str, torch.Tensor]] | None = None,
 ) -> Path:
     """Write a resumable checkpoint atomically, point ``out_dir/latest`` at it, and keep the last :data:`KEEP`.
 
@@ -90,6 +95,7 @@ def save_checkpoint(
         optimizer: its optimizer.
         position: where the run stands after this step.
         history: the run's :class:`~jclip_lab.train.loop.History` (a dataclass, saved as JSON).
+        random_states: every process's :func:`random_state`, in rank order (default: this process's alone).
 
     Returns:
         The checkpoint's folder.
@@ -99,7 +105,8 @@ def save_checkpoint(
 
     def write(tmp: Path) -> None:
         model.save_pretrained(tmp / "model")
-        torch.save({"optimizer": optimizer.state_dict(), "random": random_state()}, tmp / "state.pt")
+        states = random_states if random_states is not None else [random_state()]
+        torch.save({"optimizer": optimizer.state_dict(), "random": states}, tmp / "state.pt")
         (tmp / "position.json").write_text(json.dumps(asdict(position)))
         (tmp / "history.json").write_text(json.dumps(asdict(history)))
 
@@ -136,13 +143,16 @@ def latest_checkpoint(out_dir: Path) -> Path | None:
 
 @dataclass
 class Checkpoint:
-    """What a checkpoint restores: the weights (already loaded into the model), and the rest of the run's state."""
+    """What a checkpoint restores: the weights (already loaded into the model), and the rest of the run's state.
+
+    ``random`` holds one :func:`random_state` per process of the run that saved it, in rank order.
+    """
 
     path: Path
     position: Position
     history: dict
     optimizer: dict
-    random: dict[str, torch.Tensor]
+    random: list[dict[str, torch.Tensor]]
 
 
 def _read(checkpoint: Path, model: JClipModel) -> Checkpoint:

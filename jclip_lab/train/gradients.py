@@ -19,7 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
+from jclip_lab.distributed import average_gradients
 from jclip_lab.losses import matryoshka_loss, multi_task_loss
 from jclip_lab.models import JClipModel
 from jclip_lab.train.precision import FP32, Precision
@@ -65,6 +67,23 @@ def _to_device(inputs: torch.Tensor | Mapping[str, torch.Tensor], device: torch.
     return {key: value.to(device) for key, value in inputs.items()}
 
 
+class TaskEmbeddings(nn.Module):
+    """Every task's embeddings of a multi-task batch, in one forward pass: the module DDP wraps.
+
+    DistributedDataParallel averages, over the processes, the gradients that flow back through *its* forward. So
+    the whole step's tower passes happen in this one forward, which also returns the learned scale, so that
+    ``logit_scale`` (used by the image-text loss) is part of the graph DDP sees.
+    """
+
+    def __init__(self, model: JClipModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batches: Mapping[str, Mapping]) -> tuple[dict[str, list[torch.Tensor]], torch.Tensor]:
+        """``({task: [embeddings of each input]}, scale)``; the batches must be on the model's device."""
+        return {name: TASKS[name].embed(self.model, batch) for name, batch in batches.items()}, self.model.get_scale()
+
+
 def full_batch_gradients(
     model: JClipModel,
     batches: Mapping[str, Mapping],
@@ -72,6 +91,7 @@ def full_batch_gradients(
     device: torch.device,
     precision: Precision,
     scaler: torch.amp.GradScaler | None,
+    forward: nn.Module | None = None,
 ) -> dict[str, float]:
     """Embed every task's whole batch with gradients, sum the losses, backpropagate once.
 
@@ -82,15 +102,15 @@ def full_batch_gradients(
         device: where the model is.
         precision: the number format the towers run in (the losses are always fp32).
         scaler: fp16's gradient scaler: the loss is scaled before backward (None: no scaling).
+        forward: the module that embeds the batches: the model's own :class:`TaskEmbeddings` by default, or the
+            DistributedDataParallel wrapper of one, whose backward averages the gradients over the processes.
 
     Returns:
         Each task's loss as a float.
     """
+    forward = forward if forward is not None else TaskEmbeddings(model)
     with precision.autocast(device):
-        embeddings = {
-            name: TASKS[name].embed(model, {k: _to_device(v, device) for k, v in batch.items()})
-            for name, batch in batches.items()
-        }
+        embeddings, _ = forward({name: {k: _to_device(v, device) for k, v in b.items()} for name, b in batches.items()})
         total, parts = _task_losses(model, embeddings, stage)
     _scaled(total, scaler).backward()
     return parts
@@ -156,7 +176,9 @@ def cached_gradients(
     3. Embed each chunk again *with* gradients and backpropagate ``dL/de`` of its rows: by the chain rule the
        parameters receive exactly the full batch's gradient, while only one chunk's activations live at a time.
 
-    The replay in step 3 runs with the random state of step 1, so patch dropout drops the same patches.
+    The replay in step 3 runs with the random state of step 1, so patch dropout drops the same patches. With
+    several processes the loss of step 2 runs outside any DDP forward, so the gradients are averaged over the
+    processes at the end, in one all-reduce (:func:`jclip_lab.distributed.average_gradients`).
     Arguments as :func:`full_batch_gradients`, plus ``chunk_size`` (rows per forward pass).
     """
     chunks: dict[str, list[list[Chunk]]] = {}
@@ -177,6 +199,7 @@ def cached_gradients(
                 with chunk.random_state.replay(), precision.autocast(device):
                     replayed = chunk.embed(model, chunk.inputs)
                 replayed.float().backward(detached.grad[chunk.rows])
+    average_gradients(model.parameters())
     return parts
 
 
@@ -188,6 +211,7 @@ def compute_gradients(
     precision: Precision = FP32,
     scaler: torch.amp.GradScaler | None = None,
     chunk_size: int | None = None,
+    forward: nn.Module | None = None,
 ) -> dict[str, float]:
     """:func:`full_batch_gradients`, or :func:`cached_gradients` when ``chunk_size`` is set.
 
@@ -199,7 +223,8 @@ def compute_gradients(
         precision: the number format the towers run in (default fp32).
         scaler: fp16's gradient scaler (None: no loss scaling).
         chunk_size: rows per forward pass with gradient caching; ``None`` embeds each batch whole.
+        forward: the DDP-wrapped :class:`TaskEmbeddings` when training on several processes (full batches).
     """
     if chunk_size is None:
-        return full_batch_gradients(model, batches, stage, device, precision, scaler)
+        return full_batch_gradients(model, batches, stage, device, precision, scaler, forward)
     return cached_gradients(model, batches, stage, device, precision, scaler, chunk_size)

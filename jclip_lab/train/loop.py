@@ -18,15 +18,26 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from jclip_lab.distributed import (
+    barrier,
+    gather_tensors,
+    init_distributed,
+    is_main_process,
+    mean_over_ranks,
+    rank,
+    world_size,
+)
 from jclip_lab.models import JClipModel
-from jclip_lab.profiles import get_device, seed_everything, set_threads
-from jclip_lab.train.checkpoints import Position, load_checkpoint, restore_random_state, save_checkpoint
-from jclip_lab.train.gradients import compute_gradients
+from jclip_lab.profiles import seed_everything, set_threads
+from jclip_lab.train.checkpoints import Position, load_checkpoint, random_state, restore_random_state, save_checkpoint
+from jclip_lab.train.gradients import TaskEmbeddings, compute_gradients
 from jclip_lab.train.precision import FP32, Precision, choose_precision
 from jclip_lab.train.stages import Stage, lr_factor
 from jclip_lab.train.tasks import TASKS
 from jclip_lab.world import World
 from jclip_lab.world.datasets import Collator, TaskMixer
+
+PROCESS_SEED_STRIDE = 7919  # process r seeds its random generators (patch dropout) with the stage's seed + r * this
 
 
 @dataclass
@@ -75,10 +86,15 @@ def stage_seed(seed: int, stage_index: int) -> int:
 
 
 def stage_batches(model: JClipModel, world: World, stage: Stage, seed: int, skip: int = 0) -> Iterator[dict]:
-    """The endless stream of ``{task: collated batch}`` of ``stage``, after skipping ``skip`` steps."""
+    """The endless stream of ``{task: collated batch}`` of ``stage``, after skipping ``skip`` steps.
+
+    With several processes every one draws the same global batch of ``world_size() * stage.batch_size`` items
+    (no concept twice in it) and keeps its own slice of ``stage.batch_size``.
+    """
     datasets = {name: TASKS[name].dataset(world, stage) for name in stage.tasks}
     collate = Collator(model.tokenizer, stage.max_text_length, model.config.image_mean, model.config.image_std)
-    return TaskMixer(datasets, stage.batch_size, collate, seed=seed).iterate(skip=skip)
+    mixer = TaskMixer(datasets, stage.batch_size, collate, seed=seed, rank=rank(), world_size=world_size())
+    return mixer.iterate(skip=skip)
 
 
 def training_step(
@@ -92,19 +108,21 @@ def training_step(
     max_grad_norm: float = 1.0,
     precision: Precision = FP32,
     scaler: torch.amp.GradScaler | None = None,
+    forward: torch.nn.Module | None = None,
 ) -> dict[str, float]:
     """One optimizer step: set the learning rate, compute the gradients, clip them, step, clamp the temperature.
 
     With fp16's ``scaler`` the gradients are unscaled before clipping, and the step is skipped (the scale
-    lowered) when they hold an inf or NaN.
+    lowered) when they hold an inf or NaN. ``forward`` is the DDP-wrapped
+    :class:`~jclip_lab.train.gradients.TaskEmbeddings` when training on several processes.
 
     Returns:
-        Each task's loss as a float.
+        Each task's loss as a float (averaged over the processes).
     """
     for group in optimizer.param_groups:
         group["lr"] = stage.lr * lr_factor(step, stage)
     optimizer.zero_grad(set_to_none=True)
-    parts = compute_gradients(model, batches, stage, device, precision, scaler, chunk_size)
+    parts = compute_gradients(model, batches, stage, device, precision, scaler, chunk_size, forward)
     if scaler is not None:
         scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
     torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
@@ -115,7 +133,7 @@ def training_step(
         optimizer.step()
     with torch.no_grad():  # clamp the stored log-scale (never its exponent: that would stop its gradient)
         model.logit_scale.clamp_(0, model.config.logit_scale_max)
-    return parts
+    return mean_over_ranks(parts)
 
 
 def compile_towers(model: JClipModel, **options: object) -> None:
@@ -144,7 +162,8 @@ def _fresh_or_resumed(
                 f"{out_dir} already holds a run ({', '.join(existing)}): pass resume=True to carry it on, "
                 "overwrite=True to replace it, or another out_dir."
             )
-        for old in existing:
+        barrier()  # every process has looked before the first one deletes
+        for old in existing if is_main_process() else ():
             shutil.rmtree(out_dir / old)
         return fresh
     checkpoint = load_checkpoint(out_dir, model)
@@ -153,7 +172,12 @@ def _fresh_or_resumed(
     position = checkpoint.position
     if position.stage_index < len(stages) and position.stage_step >= stages[position.stage_index].steps:
         return Position(position.stage_index + 1, 0, position.global_step), History(**checkpoint.history), None, None
-    return position, History(**checkpoint.history), checkpoint.optimizer, checkpoint.random
+    if len(checkpoint.random) != world_size():
+        raise ValueError(
+            f"{checkpoint.path} was saved by {len(checkpoint.random)} process(es); resume it with as many "
+            f"(now {world_size()}), so that every process takes up its own data and random state."
+        )
+    return position, History(**checkpoint.history), checkpoint.optimizer, checkpoint.random[rank()]
 
 
 @dataclass
@@ -174,6 +198,7 @@ class _Run:
     history: History
     precision: Precision
     scaler: torch.amp.GradScaler | None
+    forward: torch.nn.Module | None
 
     def stage(self, stage: Stage, index: int, first_step: int, optimizer_state: dict | None, random: dict | None):
         """Run ``stage`` (the ``index``-th) from ``first_step``, from a checkpoint's optimizer and random states."""
@@ -183,14 +208,14 @@ class _Run:
         batches = stage_batches(self.model, self.world, stage, stage_seed(self.seed, index), skip=first_step)
         if random is not None:  # resuming inside this stage: the random states as they were at the checkpoint
             restore_random_state(random)
-        else:  # every stage starts from its own seed, so a run does not depend on what ran before it
-            seed_everything(stage_seed(self.seed, index))
+        else:  # every stage starts from its own seed (each process its own), so a run does not depend on the past
+            seed_everything(stage_seed(self.seed, index) + PROCESS_SEED_STRIDE * rank())
         self.model.train()
         # A bar redrawn at most every 2 s: in Jupyter each redraw is a message, and a flood of them can be dropped.
         bar = tqdm(range(first_step, stage.steps), desc=stage.name, disable=not self.progress, mininterval=2.0)
         for step in bar:
             parts = training_step(self.model, optimizer, next(batches), stage, step, self.device, self.chunk_size,
-                                  self.max_grad_norm, self.precision, self.scaler)  # fmt: skip
+                                  self.max_grad_norm, self.precision, self.scaler, self.forward)  # fmt: skip
             self.log(stage, parts, optimizer.param_groups[0]["lr"])
             bar.set_postfix({task: f"{value:.2f}" for task, value in parts.items()})
             self.evaluate_and_save(stage, index, step + 1, optimizer)
@@ -211,7 +236,22 @@ class _Run:
             self.model.train()
         if self.out_dir is not None and (done % self.checkpoint_every == 0 or end):
             position = Position(index, done, len(self.history.steps))
-            save_checkpoint(self.out_dir, self.model, optimizer, position, self.history)
+            states = gather_tensors(random_state())  # every process's generators, for an exact resume
+            if is_main_process():  # the weights and the optimizer are the same in every process
+                save_checkpoint(self.out_dir, self.model, optimizer, position, self.history, states)
+            barrier()
+
+
+def _data_parallel(model: JClipModel, device: torch.device) -> torch.nn.Module:
+    """The model's :class:`TaskEmbeddings` wrapped in DistributedDataParallel (it also makes every process start
+    from rank 0's weights).
+
+    ``find_unused_parameters``: a stage without images leaves the vision tower without gradients.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(TaskEmbeddings(model), device_ids=device_ids, find_unused_parameters=True)
 
 
 def train(
@@ -238,6 +278,11 @@ def train(
     The model's config is left as it is (the stages carry their own image sizes and text lengths); to make
     ``encode_image`` use the last stage's resolution, set ``model.config.image_size`` after training.
 
+    Launched by ``torchrun --nproc_per_node N`` (see ``jclip-lab train --nproc``), N processes train as one
+    process with N times the batch: each embeds its slice of one global batch (no concept twice in it), the
+    contrastive losses score its rows against every process's embeddings (gathered with gradients), DDP averages
+    the gradients, and process 0 writes the checkpoints, which hold every process's random state.
+
     Args:
         model: the model (with its tokenizer attached).
         world: the world to train on.
@@ -261,7 +306,8 @@ def train(
         ValueError: a model without a tokenizer, ``resume`` without ``out_dir``, a fresh run into a folder holding
             another run, or a checkpoint from a model of another architecture.
     """
-    device = torch.device(device) if device is not None else get_device()
+    launched = init_distributed()  # this process's device under torchrun; else the best device
+    device = torch.device(device) if device is not None else launched
     if model.tokenizer is None:
         raise ValueError("train needs a model with a tokenizer: model.set_tokenizer(tokenizer).")
     model.to(device)
@@ -269,13 +315,15 @@ def train(
     chosen = choose_precision(device, precision)
     if compile:
         compile_towers(model)
-    if progress:
+    if progress and is_main_process():
         on = f"{device.type} with {threads} CPU thread(s)" if device.type == "cpu" else device.type
+        on += f" x {world_size()} processes" if world_size() > 1 else ""
         print(f"training on {on} in {chosen.name}" + (", compiled" if compile else ""))
     out_dir = Path(out_dir) if out_dir is not None else None
     position, history, optimizer_state, random = _fresh_or_resumed(model, stages, out_dir, resume, overwrite)
+    forward = _data_parallel(model, device) if world_size() > 1 else None
     run = _Run(model, world, seed, device, out_dir, checkpoint_every, eval_every, eval_fn, chunk_size, max_grad_norm,
-               progress, history, chosen, chosen.scaler(device))  # fmt: skip
+               progress and is_main_process(), history, chosen, chosen.scaler(device), forward)  # fmt: skip
     for index in range(position.stage_index, len(stages)):
         first_step = position.stage_step if index == position.stage_index else 0
         run.stage(stages[index], index, first_step, optimizer_state, random)

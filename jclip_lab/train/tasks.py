@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch.utils.data import Dataset
 
-from jclip_lab.losses import clip_loss, text_pair_loss, triplet_loss
+from jclip_lab.distributed import gathered_clip_loss, gathered_text_pair_loss, gathered_triplet_loss
 from jclip_lab.models import JClipModel
 from jclip_lab.world import World
 from jclip_lab.world.datasets import ImageTextDataset, TextPairDataset, TripletDataset
@@ -43,21 +43,25 @@ def embed_texts(model: JClipModel, tokens: Tokens) -> torch.Tensor:
     return model.get_text_features(tokens["input_ids"], tokens["attention_mask"])
 
 
+# The losses score this process's rows against the rows of every process (``jclip_lab.distributed``); with one
+# process they are exactly the losses of ``jclip_lab.losses``.
+
+
 def image_text_loss(model: JClipModel, images: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
     """CLIP's symmetric InfoNCE at the model's learned scale ``exp(logit_scale)``."""
-    return clip_loss(images, texts, model.get_scale())
+    return gathered_clip_loss(images, texts, model.get_scale())
 
 
 def pair_loss(model: JClipModel, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """InfoNCE over text pairs, both directions averaged, at the fixed ``config.text_temperature``."""
-    return text_pair_loss(a, b, model.config.text_temperature)
+    return gathered_text_pair_loss(a, b, model.config.text_temperature)
 
 
 def hard_negative_loss(
     model: JClipModel, anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor
 ) -> torch.Tensor:
     """InfoNCE with hard negatives, with the reverse positive -> anchor term (jina-clip-v1, Eq. 2)."""
-    return triplet_loss(anchors, positives, negatives, model.config.text_temperature, bidirectional=True)
+    return gathered_triplet_loss(anchors, positives, negatives, model.config.text_temperature, bidirectional=True)
 
 
 @dataclass(frozen=True)
