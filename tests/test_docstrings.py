@@ -18,7 +18,10 @@ from jclip_lab.models import JClipModel
 from jclip_lab.profiles import seed_everything
 
 matplotlib.use("Agg")
-MODULES = sorted(m.name for m in pkgutil.walk_packages(jclip_lab.__path__, prefix="jclip_lab."))
+# Every module but ``jclip_lab.__main__``, which runs the command line when imported.
+MODULES = sorted(
+    m.name for m in pkgutil.walk_packages(jclip_lab.__path__, prefix="jclip_lab.") if m.name != "jclip_lab.__main__"
+)
 
 
 @pytest.mark.parametrize("name", MODULES)

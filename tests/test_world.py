@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import sys
 
 import numpy as np
 import pytest
@@ -90,14 +89,6 @@ def test_unknown_language_source_and_split_name_the_valid_ones(world):
         world.select(split="dev")
     with pytest.raises(ValueError, match="Unknown language 'klingon'"):
         ImageTextDataset(world, None, "train", languages=["en", "klingon"])
-
-
-def test_missing_optional_package_names_what_to_install(monkeypatch):
-    from jclip_lab.world import emoji_art
-
-    monkeypatch.setitem(sys.modules, "resvg_py", None)
-    with pytest.raises(ImportError, match="pip install resvg-py"):
-        emoji_art.render_emoji("🐶", 16)
 
 
 def test_task_mixer_batches_have_no_duplicate_keys_and_are_seeded(world, tokenizer):

@@ -187,7 +187,8 @@ class Attention(nn.Module):
         batch, length, dim = x.shape
         k_bias = self.k_bias if self.k_bias is not None else torch.zeros_like(self.q_bias)
         # Call the layer, not its weight, so that an adapter wrapping it (LoRA, via peft) takes part.
-        qkv = self.qkv(x) + torch.cat([self.q_bias, k_bias, self.v_bias])
+        qkv = self.qkv(x)
+        qkv += torch.cat([self.q_bias, k_bias, self.v_bias]).to(qkv.dtype)  # in place: no second qkv-sized tensor
         qkv = qkv.view(batch, length, 3, self.num_heads, dim // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k = apply_rope(qkv[:2], cos, sin)  # rotate queries and keys in one go: (2, B, heads, N, head_dim)
         v = qkv[2]
@@ -295,30 +296,28 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-def run_blocks(
-    blocks: nn.ModuleList,
+def run_block(
+    block: nn.Module,
     x: torch.Tensor,
     cos: torch.Tensor,
     sin: torch.Tensor,
     key_mask: torch.Tensor | None = None,
     checkpointing: bool = False,
 ) -> torch.Tensor:
-    """Run ``x`` through ``blocks`` in turn; with ``checkpointing``, trade compute for memory.
+    """Run ``x`` through one block; with ``checkpointing`` (and gradients on), trade compute for memory.
 
-    Gradient (activation) checkpointing keeps only each block's input during the forward pass and recomputes the
+    Gradient (activation) checkpointing keeps only the block's input during the forward pass and recomputes the
     block's inside during backward: activation memory drops from every intermediate of every block to one
-    tensor per block, for about a third more compute (Chen et al. 2016, arXiv:1604.06174).
+    tensor per block, for about a third more compute (Chen et al. 2016, arXiv:1604.06174). The towers call this
+    in their loop over blocks (a loop inside a helper would keep the first block's input alive).
 
     Example:
-        >>> blocks = nn.ModuleList([Block(dim=16, num_heads=2, mlp=GeluMLP(16, 32))])
+        >>> block = Block(dim=16, num_heads=2, mlp=GeluMLP(16, 32))
         >>> cos, sin = rope_1d(seq_len=3, head_dim=8)
         >>> x = torch.randn(1, 3, 16, requires_grad=True)
-        >>> torch.allclose(run_blocks(blocks, x, cos, sin), run_blocks(blocks, x, cos, sin, checkpointing=True))
+        >>> torch.allclose(run_block(block, x, cos, sin), run_block(block, x, cos, sin, checkpointing=True))
         True
     """
-    for block in blocks:
-        if checkpointing and torch.is_grad_enabled():
-            x = torch.utils.checkpoint.checkpoint(block, x, cos, sin, key_mask, use_reentrant=False)
-        else:
-            x = block(x, cos, sin, key_mask)
-    return x
+    if checkpointing and torch.is_grad_enabled():
+        return torch.utils.checkpoint.checkpoint(block, x, cos, sin, key_mask, use_reentrant=False)
+    return block(x, cos, sin, key_mask)

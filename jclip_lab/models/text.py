@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jclip_lab.models.layers import Block, GeluMLP, rope_1d, run_blocks
+from jclip_lab.models.layers import Block, GeluMLP, rope_1d, run_block
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -90,7 +90,8 @@ class TextTower(nn.Module):
         cos, sin = rope_1d(input_ids.shape[1], self.head_dim, self.rope_theta, device=x.device)
         key_mask = attention_mask.bool()
         key_mask = None if key_mask.all() else key_mask
-        x = run_blocks(self.blocks, x, cos, sin, key_mask, self.gradient_checkpointing and self.training)
+        for block in self.blocks:
+            x = run_block(block, x, cos, sin, key_mask, self.gradient_checkpointing and self.training)
         return self.norm(x)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jclip_lab.models.layers import Block, SwiGLU, rope_2d, run_blocks
+from jclip_lab.models.layers import Block, SwiGLU, rope_2d, run_block
 
 
 class PatchDropout(nn.Module):
@@ -164,7 +164,8 @@ class VisionTower(nn.Module):
         x, cos, sin = self.patch_dropout(patches, cos, sin)
         x = torch.cat([cls.expand(x.shape[0], -1, -1).to(x.dtype), x], dim=1)
         cos, sin = _prepend_identity(cos, value=1.0), _prepend_identity(sin, value=0.0)
-        x = run_blocks(self.blocks, x, cos, sin, checkpointing=self.gradient_checkpointing and self.training)
+        for block in self.blocks:
+            x = run_block(block, x, cos, sin, checkpointing=self.gradient_checkpointing and self.training)
         return self.norm(x)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
