@@ -477,3 +477,17 @@ def test_an_oversized_partial_file_fails_the_size_the_server_announces(server, t
     (tmp_path / "data.bin.part").write_bytes(PAYLOAD + b"extra")  # HTTP 416, Content-Range: bytes */307200
     with pytest.raises(DownloadError, match="has 307,205 bytes, expected 307,200"):
         download_url(f"{base}/data.bin", tmp_path / "data.bin", progress=False)
+
+
+def test_a_shared_gallery_is_embedded_once(bench):
+    first = StubModel()
+    embedded = evaluate_retrieval(first, bench, progress=False)
+    again = StubModel()
+    from jclip_lab.real_benchmarks import embed_benchmark
+
+    images = embed_benchmark(first, bench, progress=False).images
+    reused = score_retrieval(embed_benchmark(again, bench, progress=False, image_embeddings=images))
+    assert [call for call in again.calls if call[0] == "image"] == []  # no image was embedded again
+    assert reused.text_to_image == pytest.approx(embedded.text_to_image)
+    with pytest.raises(ValueError, match="image_embeddings has 2 rows but toy has 3 images"):
+        embed_benchmark(again, bench, progress=False, image_embeddings=images[:2])
