@@ -76,6 +76,19 @@ XM3600_ROWS = (
      "ar": {"caption": ["قطة نائمة"]}, "ja": {"caption": ["寝ている猫", "猫"]}},
 )  # fmt: skip
 
+# Every caption of every fixture (the fake checkpoint's tokenizer learns their characters: no script becomes <unk>).
+FIXTURE_CAPTIONS = (
+    *(caption for captions in WEBDATASET_CAPTIONS for caption in captions),
+    *(caption for captions in XTD10_CAPTIONS.values() for caption in captions),
+    *(
+        caption
+        for row in XM3600_ROWS
+        for value in row.values()
+        if isinstance(value, dict)
+        for caption in value["caption"]
+    ),
+)
+
 FIXTURE_LANGUAGES = {
     "flickr30k": ("en",),
     "mscoco": ("en",),

@@ -4,7 +4,7 @@ The real checkpoint (``jinaai/jina-clip-v2`` on the Hugging Face hub) is four fi
 ``preprocessor_config.json``, XLM-R's ``tokenizer.json`` and a bf16 ``model.safetensors``. This module writes the
 same four files for any :class:`Geometry`: the real key names (LoRA parametrisation keys with a non-zero B,
 ``q_bias`` / ``v_bias``, ``inner_attn_ln``, ``pos_embed``, ...), the real config schema, bf16 tensors, and a tiny
-XLM-R-style tokenizer. At :data:`TINY` it is a few hundred kilobytes, so a machine without network can run the whole
+XLM-R-style tokenizer. At :data:`TINY` it is about a hundred kilobytes, so a machine without network can run the whole
 real-model path of the lab (:meth:`~jclip_lab.models.JClipModel.from_jina_clip_v2`, the benchmarks, notebook 10) on
 it. Its weights are random: what it embeds means nothing.
 
@@ -34,6 +34,8 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
+
+from jclip_lab.offline.fake_benchmarks import FIXTURE_CAPTIONS
 
 TEXT = "text_model.transformer.roberta."
 VISION = "vision_model."
@@ -94,6 +96,8 @@ TINY = Geometry(
     image_size=16,
     matryoshka_dimensions=(8, 16, 32),
 )
+# What the fake tokenizer learns from: a few sentences, and the benchmark fixtures' captions (so that their scripts,
+# Japanese, Korean, Chinese, Arabic, ..., do not fall to <unk>, where different captions would embed alike).
 TOKENIZER_TEXTS = (
     "a red circle on the left",
     "un círculo rojo a la izquierda",
@@ -101,6 +105,7 @@ TOKENIZER_TEXTS = (
     "зелёный треугольник внизу",
     "赤い丸が左にある",
     QUERY_INSTRUCTION + "a photo of a cat",
+    *FIXTURE_CAPTIONS,
 )
 
 
@@ -184,7 +189,7 @@ def random_checkpoint(geometry: Geometry, seed: int = 0) -> dict[str, torch.Tens
     return tensors
 
 
-def tokenizer_json(vocab_size: int = 120) -> str:
+def tokenizer_json(vocab_size: int = 250) -> str:
     """A tiny XLM-R-style tokenizer.json: Unigram, <s>=0 <pad>=1 </s>=2 <unk>=3, ``<s> ... </s>`` around each text.
 
     Example:
