@@ -8,6 +8,7 @@ The package is small on purpose; each module holds one idea:
 - ``models``: RoPE text tower, EVA02-style vision tower, ``JClipModel``.
 - ``losses``: InfoNCE (image-text, text pairs, hard negatives) and the Matryoshka loss.
 - ``real_benchmarks``: readers and recall@k for the real benchmarks (Flickr30k, MSCOCO, XTD10, Crossmodal-3600).
+- ``offline``: stand-ins for the real model and benchmarks in their real formats, for offline demos and tests.
 
 Importing ``jclip_lab`` registers the lab's model type ``jclip`` with ``transformers.AutoConfig`` and
 ``AutoModel``: ``AutoModel.from_pretrained(folder)`` loads a saved ``JClipModel``.

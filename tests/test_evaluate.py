@@ -10,12 +10,14 @@ import pytest
 
 from jclip_lab.evaluate import (
     PER_CAPTION,
+    Embedder,
     Report,
     chance_retrieval,
     cross_modal_retrieval,
     evaluate_world,
     ndcg_at_10,
     retrieval_metrics,
+    sts_spearman,
 )
 
 
@@ -155,3 +157,16 @@ def test_an_oracle_scores_perfectly_and_a_random_model_near_chance(world):
         assert abs(randomised.get(task, metric, subset) - randomised.chance(task, metric, subset)) < 0.15
     assert abs(randomised.get("sts", "spearman")) < 25
     assert "t2i" in randomised.table(["t2i"])
+
+
+class ConstantTextModel(RandomModel):
+    """Embeds every text alike, as a tokenizer that reads a whole script as one unknown token makes a model do."""
+
+    def encode_text(self, texts, **_):
+        return np.stack([self._vector("the same") for _ in texts])
+
+
+def test_sts_of_a_constant_model_is_undefined_without_a_warning(world, recwarn):
+    pairs = [p for p in world.sts if p["split"] == "test" and p["lang"] == "zh"]
+    assert np.isnan(sts_spearman(Embedder(ConstantTextModel(world), world, image_size=32), pairs))
+    assert not recwarn.list

@@ -1,8 +1,9 @@
 """The real jina-clip-v2 through the lab's own code, proven offline on tiny checkpoints in the real format.
 
-tests/real_format.py writes the checkpoints (the real key names, config schema, bf16 safetensors, non-zero LoRA);
-tests/jina_reference.py is an independent forward pass in the original's conventions. The converted model's
-``encode_text`` / ``encode_image`` must match it to 1e-5.
+:mod:`jclip_lab.offline.fake_checkpoint` writes the checkpoints (the real key names, config schema, bf16
+safetensors, non-zero LoRA), from its own description of the format; tests/jina_reference.py is an independent
+forward pass in the original's conventions. The converted model's ``encode_text`` / ``encode_image`` must match it
+to 1e-5.
 """
 
 from __future__ import annotations
@@ -15,10 +16,18 @@ import pytest
 import torch
 from jina_reference import JinaReference
 from PIL import Image
-from real_format import LORA, REAL, TEXT, VISION, checkpoint_shapes, write_checkpoint, write_hf_cache
 
 from jclip_lab.models import JClipModel, config_preset, count_parameters
 from jclip_lab.models.jina_clip_v2 import JINA_CLIP_V2_REVISION, LICENCE_NOTICE, checkpoint_inventory
+from jclip_lab.offline.fake_checkpoint import (
+    LORA,
+    REAL,
+    TEXT,
+    VISION,
+    checkpoint_shapes,
+    write_fake_checkpoint,
+    write_hf_cache,
+)
 
 TEXTS = [
     "a red circle on the left",
@@ -42,7 +51,7 @@ def images() -> list[Image.Image]:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    return write_checkpoint(tmp_path_factory.mktemp("jina-clip-v2"))
+    return write_fake_checkpoint(tmp_path_factory.mktemp("jina-clip-v2"))
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +126,7 @@ def test_the_converted_config_is_the_checkpoints(converted, checkpoint) -> None:
 
 def test_a_stored_logit_scale_is_used(tmp_path) -> None:
     model = JClipModel.from_jina_clip_v2(
-        write_checkpoint(tmp_path, edit=lambda t: t.update(logit_scale=torch.tensor(3.0)))
+        write_fake_checkpoint(tmp_path, edit=lambda t: t.update(logit_scale=torch.tensor(3.0)))
     )
     assert model.get_scale().item() == pytest.approx(np.exp(3.0), rel=1e-6)
     assert all(parameter.requires_grad for parameter in model.parameters())  # ready to fine-tune
@@ -147,12 +156,12 @@ def test_the_licence_is_stated_when_the_weights_load(checkpoint, capsys) -> None
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
 def test_other_float_dtypes_load_too(tmp_path, dtype) -> None:
-    model = JClipModel.from_jina_clip_v2(write_checkpoint(tmp_path, dtype=dtype))
+    model = JClipModel.from_jina_clip_v2(write_fake_checkpoint(tmp_path, dtype=dtype))
     assert np.abs(model.encode_text(TEXTS[:2]) - JinaReference(tmp_path).encode_text(TEXTS[:2])).max() < 1e-5
 
 
 def broken(tmp_path: Path, edit) -> Path:
-    return write_checkpoint(tmp_path, edit=edit)
+    return write_fake_checkpoint(tmp_path, edit=edit)
 
 
 def test_a_missing_key_is_named(tmp_path) -> None:
@@ -177,7 +186,7 @@ def test_a_wrong_shape_is_named_before_anything_is_copied(tmp_path) -> None:
 def test_an_unsupported_feature_and_a_missing_file_are_refused(tmp_path, checkpoint) -> None:
     config = json.loads((checkpoint / "config.json").read_text())
     config["vision_config"]["ls_init_value"] = 0.1
-    folder = write_checkpoint(tmp_path / "layer-scale")
+    folder = write_fake_checkpoint(tmp_path / "layer-scale")
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match=r"uses layer scale \(ls_init_value\), which the lab's towers do not"):
         JClipModel.from_jina_clip_v2(folder)
@@ -187,9 +196,8 @@ def test_an_unsupported_feature_and_a_missing_file_are_refused(tmp_path, checkpo
 
 
 def test_the_real_geometry_derives_the_preset() -> None:
-    from real_format import config_json, preprocessor_json
-
     from jclip_lab.models.jina_clip_v2 import jclip_config_from_jina
+    from jclip_lab.offline.fake_checkpoint import config_json, preprocessor_json
 
     derived = jclip_config_from_jina(config_json(REAL), preprocessor_json(REAL), checkpoint_shapes(REAL))
     preset = config_preset("jina-clip-v2", logit_scale_init=2.6592)

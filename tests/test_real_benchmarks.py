@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
-import json
 import os
 import socket
 import tarfile
@@ -16,8 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from jclip_lab.offline.fake_benchmarks import (
+    WEBDATASET_CAPTIONS,
+    add_tar_members,
+    fixture_image_bytes,
+    fixture_image_index,
+    write_crossmodal3600,
+    write_webdataset,
+    write_xtd10,
+)
 from jclip_lab.real_benchmarks import download, readers, retrieval
 from jclip_lab.real_benchmarks.download import DownloadError, OfflineError, download_from_hub, download_url
 from jclip_lab.real_benchmarks.readers import (
@@ -51,12 +58,7 @@ def no_network(monkeypatch):
 
 # ---------------------------------------------------------------- the three-image benchmark and its stub model
 
-# Image i is a flat colour with red = 120 i; the stub model reads i back from the red channel (JPEG keeps it).
-CAPTIONS = [
-    ["a dog, running on grass", "犬が草の上を走っている"],  # a comma; Japanese
-    ["قطة نائمة على الأريكة"],  # Arabic
-    ["a red car, parked", "Красная машина"],  # a comma; Russian
-]
+CAPTIONS = [list(captions) for captions in WEBDATASET_CAPTIONS]  # a comma; Japanese / Arabic / Russian
 IMAGE_VECTORS = np.eye(3)
 # Unit vectors whose dot products with the one-hot images are the scores; the comment gives the rank of the own image.
 CAPTION_VECTORS = {
@@ -73,20 +75,6 @@ CAPTION_VECTORS = {
 T2I_RANKS, I2T_RANKS = [1, 2, 1, 2, 1], [1, 2, 1]
 
 
-def colour(index: int) -> tuple[int, int, int]:
-    return (120 * index, 60, 60)
-
-
-def image_bytes(index: int, fmt: str) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (16, 12), colour(index)).save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
-def image_index(image: Image.Image) -> int:
-    return round(float(np.asarray(image)[..., 0].mean()) / 120)
-
-
 class StubModel:
     """jina-clip-v2's encode API; queries embedded with task="retrieval.query" point straight at their own image."""
 
@@ -95,7 +83,7 @@ class StubModel:
 
     def encode_image(self, images, batch_size=32):
         self.calls.append(("image", len(images), None))
-        return IMAGE_VECTORS[[image_index(image) for image in images]]
+        return IMAGE_VECTORS[[fixture_image_index(image) for image in images]]
 
     def encode_text(self, texts, batch_size=32, task=None):
         self.calls.append(("text", len(texts), task))
@@ -103,37 +91,6 @@ class StubModel:
             owner = {t: i for i, captions in enumerate(CAPTIONS) for t in captions}
             return IMAGE_VECTORS[[owner[t] for t in texts]]
         return np.array([CAPTION_VECTORS[t] for t in texts])
-
-
-def add_members(tar_path: Path, members: list[tuple[str, bytes]], mode: str = "w") -> None:
-    with tarfile.open(tar_path, mode) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-
-
-def write_webdataset(root: Path) -> None:
-    """CLIP_benchmark's layout: dataset_type.txt, test/nshards.txt, test/{0,1}.tar; keys s%07d; captions joined by
-    newlines (webdataset_builder.convert_retrieval_dataset)."""
-    (root / "test").mkdir(parents=True)
-    (root / "dataset_type.txt").write_text("retrieval\n")
-    (root / "test" / "nshards.txt").write_text("2\n")
-    text = ["\n".join(c).encode() for c in CAPTIONS]
-    add_members(
-        root / "test" / "0.tar",
-        [
-            ("s0000000.jpg", image_bytes(0, "jpeg")),
-            ("s0000000.txt", text[0]),
-            ("s0000001.webp", image_bytes(1, "webp")),
-            ("s0000001.txt", text[1]),
-        ],
-    )
-    # sample 2: the text first, and both a png (right colour) and a jpg (wrong colour): png wins (webp, png, jpg)
-    add_members(
-        root / "test" / "1.tar",
-        [("s0000002.txt", text[2]), ("s0000002.jpg", image_bytes(0, "jpeg")), ("s0000002.png", image_bytes(2, "png"))],
-    )
 
 
 @pytest.fixture
@@ -152,34 +109,15 @@ def bench(webdataset) -> RetrievalBenchmark:
 
 def test_webdataset_reader_reads_the_real_layout(bench):
     assert bench.captions == CAPTIONS
-    assert [image_index(ref.open()) for ref in bench.images] == [0, 1, 2]
+    assert [fixture_image_index(ref.open()) for ref in bench.images] == [0, 1, 2]
     assert bench.images[1].open().size == (16, 12)
     assert (bench.num_images, bench.num_captions) == (3, 5)
 
 
 def test_webdataset_sample_without_text_is_an_error(webdataset):
-    add_members(webdataset / "test" / "1.tar", [("s0000003.jpg", image_bytes(1, "jpeg"))], mode="a")
+    add_tar_members(webdataset / "test" / "1.tar", [("s0000003.jpg", fixture_image_bytes(1, "jpeg"))], mode="a")
     with pytest.raises(ValueError, match="sample 's0000003'.*needs one of"):
         read_webdataset(webdataset, "toy")
-
-
-def write_xtd10(root: Path, n: int = 3) -> dict[str, bytes]:
-    """The XTD10 repository's layout (XTD10/, MIC/, STAIR/) plus images/; English with CRLF line ends like the
-    repository's es/it/ko/pl/ru/tr/zh files."""
-    names = [f"COCO_train2014_00000000000{i}.jpg" for i in range(n)]
-    files = {
-        "XTD10/test_image_names.txt": "\n".join(names).encode() + b"\n",
-        "XTD10/test_1kcaptions_en.txt": b"a dog, running\r\na sleeping cat\r\na red car, parked\r\n",
-        "STAIR/test_1kcaptions_jp.txt": "走っている犬\n寝ている猫\n赤い車\n".encode(),
-        "MIC/test_1kcaptions_de.txt": b"ein Hund, rennend\neine Katze\nein rotes Auto",  # no final newline
-    }
-    for relative, data in files.items():
-        (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        (root / relative).write_bytes(data)
-    (root / "images").mkdir(exist_ok=True)
-    for i, name in enumerate(names):
-        (root / "images" / name).write_bytes(image_bytes(i, "jpeg"))
-    return files
 
 
 def test_xtd10_reader_pairs_line_i_with_image_i(tmp_path):
@@ -188,7 +126,7 @@ def test_xtd10_reader_pairs_line_i_with_image_i(tmp_path):
     assert english.captions == [["a dog, running"], ["a sleeping cat"], ["a red car, parked"]]
     assert japanese.captions == [["走っている犬"], ["寝ている猫"], ["赤い車"]]
     assert read_xtd10(tmp_path, "de").captions[2] == ["ein rotes Auto"]
-    assert [image_index(ref.open()) for ref in japanese.images] == [0, 1, 2]
+    assert [fixture_image_index(ref.open()) for ref in japanese.images] == [0, 1, 2]
     assert japanese.language == "jp"
 
 
@@ -208,28 +146,11 @@ def test_xtd10_caption_count_must_match_the_image_list(tmp_path):
         read_xtd10(tmp_path, "en")
 
 
-XM3600_ROWS = [
-    {"image/key": "000411001ff7dd4f", "en": {"caption": ["a dog, running", "a brown dog"]},
-     "ar": {"caption": ["كلب يجري", "كلب بني"]}, "ja": {"caption": ["走る犬"]}},
-    {"image/key": "0004886b7d043cfd", "en": {"caption": ["a sleeping cat"]},
-     "ar": {"caption": ["قطة نائمة"]}, "ja": {"caption": ["寝ている猫", "猫"]}},
-]  # fmt: skip
-
-
-def write_xm3600(root: Path) -> None:
-    """captions.jsonl rows {"image/key", "<lang>": {"caption": [...]}} and images/<key>.jpg."""
-    (root / "images").mkdir(parents=True)
-    lines = [json.dumps(row, ensure_ascii=False) for row in XM3600_ROWS]
-    (root / "captions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    for i, row in enumerate(XM3600_ROWS):
-        (root / "images" / f"{row['image/key']}.jpg").write_bytes(image_bytes(i, "jpeg"))
-
-
 def test_crossmodal3600_reader_takes_the_first_caption_like_clip_benchmark(tmp_path):
-    write_xm3600(tmp_path)
+    write_crossmodal3600(tmp_path)
     assert read_crossmodal3600(tmp_path, "ar").captions == [["كلب يجري"], ["قطة نائمة"]]
     assert read_crossmodal3600(tmp_path, "ja", all_captions=True).captions == [["走る犬"], ["寝ている猫", "猫"]]
-    assert [image_index(ref.open()) for ref in read_crossmodal3600(tmp_path, "en").images] == [0, 1]
+    assert [fixture_image_index(ref.open()) for ref in read_crossmodal3600(tmp_path, "en").images] == [0, 1]
     with pytest.raises(ValueError, match=r"language='de': image 000411001ff7dd4f has captions in \['ar', 'en', 'ja'\]"):
         read_crossmodal3600(tmp_path, "de")
 
@@ -509,7 +430,7 @@ def test_load_xtd10_downloads_unpacks_and_reads(server, monkeypatch, tmp_path):
     monkeypatch.setitem(readers.GALLERY_SIZES, "xtd10", 3)
     bench = load_xtd10("jp", cache_dir=tmp_path / "cache", progress=False)
     assert bench.captions == [["走っている犬"], ["寝ている猫"], ["赤い車"]]
-    assert [image_index(ref.open()) for ref in bench.images] == [0, 1, 2]
+    assert [fixture_image_index(ref.open()) for ref in bench.images] == [0, 1, 2]
     assert not (tmp_path / "cache" / "xtd10" / "images.tar.gz").exists()  # unpacked, then dropped
     served = len(handler.log)
     assert load_xtd10("jp", cache_dir=tmp_path / "cache", progress=False).captions == bench.captions
@@ -518,7 +439,7 @@ def test_load_xtd10_downloads_unpacks_and_reads(server, monkeypatch, tmp_path):
 
 def test_load_crossmodal3600_downloads_unpacks_and_reads(server, monkeypatch, tmp_path):
     handler, base = server
-    write_xm3600(tmp_path / "source")
+    write_crossmodal3600(tmp_path / "source")
     captions_zip = io.BytesIO()
     with zipfile.ZipFile(captions_zip, "w") as archive:
         archive.write(tmp_path / "source" / "captions.jsonl", "captions.jsonl")
@@ -529,14 +450,14 @@ def test_load_crossmodal3600_downloads_unpacks_and_reads(server, monkeypatch, tm
     monkeypatch.setitem(readers.GALLERY_SIZES, "crossmodal3600", 2)
     bench = load_crossmodal3600("ar", cache_dir=tmp_path / "cache", progress=False)
     assert bench.captions == [["كلب يجري"], ["قطة نائمة"]]
-    assert [image_index(ref.open()) for ref in bench.images] == [0, 1]
+    assert [fixture_image_index(ref.open()) for ref in bench.images] == [0, 1]
     with pytest.raises(ValueError, match="language='xx' is not in Crossmodal-3600"):
         load_crossmodal3600("xx", cache_dir=tmp_path / "cache")
 
 
 def test_a_corrupt_archive_is_removed_with_a_clear_error(server, monkeypatch, tmp_path):
     handler, base = server
-    write_xm3600(tmp_path / "source")
+    write_crossmodal3600(tmp_path / "source")
     captions_zip = io.BytesIO()
     with zipfile.ZipFile(captions_zip, "w") as archive:
         archive.write(tmp_path / "source" / "captions.jsonl", "captions.jsonl")
@@ -556,3 +477,17 @@ def test_an_oversized_partial_file_fails_the_size_the_server_announces(server, t
     (tmp_path / "data.bin.part").write_bytes(PAYLOAD + b"extra")  # HTTP 416, Content-Range: bytes */307200
     with pytest.raises(DownloadError, match="has 307,205 bytes, expected 307,200"):
         download_url(f"{base}/data.bin", tmp_path / "data.bin", progress=False)
+
+
+def test_a_shared_gallery_is_embedded_once(bench):
+    first = StubModel()
+    embedded = evaluate_retrieval(first, bench, progress=False)
+    again = StubModel()
+    from jclip_lab.real_benchmarks import embed_benchmark
+
+    images = embed_benchmark(first, bench, progress=False).images
+    reused = score_retrieval(embed_benchmark(again, bench, progress=False, image_embeddings=images))
+    assert [call for call in again.calls if call[0] == "image"] == []  # no image was embedded again
+    assert reused.text_to_image == pytest.approx(embedded.text_to_image)
+    with pytest.raises(ValueError, match="image_embeddings has 2 rows but toy has 3 images"):
+        embed_benchmark(again, bench, progress=False, image_embeddings=images[:2])

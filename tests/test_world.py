@@ -91,6 +91,19 @@ def test_unknown_language_source_and_split_name_the_valid_ones(world):
         ImageTextDataset(world, None, "train", languages=["en", "klingon"])
 
 
+def test_a_subset_renders_only_its_images_in_memory(world):
+    evaluation = world.subset(["test", "compositional"])
+    assert [r for r in world.images if r["split"] in ("test", "compositional")] == evaluation.images
+    assert evaluation.directory is None and evaluation.text_pairs is world.text_pairs
+    pixels = evaluation.pixels(12)  # a size the cache does not hold: rendered here, not written to disk
+    assert pixels.shape == (len(evaluation.images), 12, 12, 3)
+    first = next(i for i, r in enumerate(world.images) if r["split"] in ("test", "compositional"))
+    assert np.array_equal(np.asarray(evaluation.image(0, 32)), np.asarray(world.image(first, 32)))  # the same image
+    assert not (world.directory / "pixels-12.npy").exists()
+    with pytest.raises(ValueError, match="Unknown splits \\['tset'\\]"):
+        world.subset(["tset"])
+
+
 def test_task_mixer_batches_have_no_duplicate_keys_and_are_seeded(world, tokenizer):
     data = {"image_text": ImageTextDataset(world, None, "train"), "pairs": TextPairDataset(world, "train")}
     data["triplets"] = TripletDataset(world, "train")

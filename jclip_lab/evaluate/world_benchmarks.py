@@ -221,9 +221,16 @@ def text_retrieval_benchmark(
 
 
 def sts_spearman(embedder: Embedder, pairs: Sequence[dict], truncate_dim: int | None = None) -> float:
-    """Spearman correlation (x100, as MTEB reports it) of cosine similarity with the pairs' graded ``score``."""
+    """Spearman correlation (x100, as MTEB reports it) of cosine similarity with the pairs' graded ``score``.
+
+    NaN when the model gives every pair the same cosine (a tokenizer that reads a whole script as one unknown
+    token does): a correlation with a constant is undefined.
+    """
     a, b = embedder.texts([p["a"] for p in pairs]), embedder.texts([p["b"] for p in pairs])
-    return float(100 * spearmanr(paired_cosine(a, b, truncate_dim), [p["score"] for p in pairs]).statistic)
+    cosines = paired_cosine(a, b, truncate_dim)
+    if np.ptp(cosines) == 0:  # scipy would warn and return NaN
+        return float("nan")
+    return float(100 * spearmanr(cosines, [p["score"] for p in pairs]).statistic)
 
 
 def sts_benchmark(

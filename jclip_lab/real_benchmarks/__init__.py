@@ -1,14 +1,16 @@
 """The real retrieval benchmarks jina-clip-v2 is published on: Flickr30k, MSCOCO, XTD10 and Crossmodal-3600.
 
 They need the internet the first time (then they are cached under ``jclip_lab.cache.cache_root() / "benchmarks"``);
-the lab's offline benchmarks are in :mod:`jclip_lab.evaluate`.
+the lab's offline benchmarks are in :mod:`jclip_lab.evaluate`, and few-row stand-ins in the real layouts in
+:mod:`jclip_lab.offline`.
 
 - :mod:`~jclip_lab.real_benchmarks.readers`: one :class:`RetrievalBenchmark` per benchmark and language, read in
   the layouts LAION's CLIP_benchmark uses (``read_*`` from files on disk, ``load_*`` download first).
 - :mod:`~jclip_lab.real_benchmarks.download`: progress bars, resumed and verified downloads, the offline error.
 - :mod:`~jclip_lab.real_benchmarks.retrieval`: text-to-image and image-to-text recall@k with CLIP_benchmark's
   conventions, for any model with jina-clip-v2's ``encode_text`` / ``encode_image``.
-- :mod:`~jclip_lab.real_benchmarks.published`: the published jina-clip-v2 figures, with their sources.
+- :mod:`~jclip_lab.real_benchmarks.published`: the published jina-clip-v2 figures, with their sources, and
+  :func:`beside_published`, a table of measured figures beside them.
 
 Typical use (online)::
 
@@ -22,7 +24,7 @@ Example:
 """
 
 from jclip_lab.real_benchmarks.download import DownloadError, OfflineError
-from jclip_lab.real_benchmarks.published import PUBLISHED_JINA_CLIP_V2, PublishedFigure, published
+from jclip_lab.real_benchmarks.published import PUBLISHED_JINA_CLIP_V2, PublishedFigure, beside_published, published
 from jclip_lab.real_benchmarks.readers import (
     GALLERY_SIZES,
     XM3600_LANGUAGES,
@@ -57,6 +59,7 @@ __all__ = [
     "PublishedFigure",
     "RetrievalBenchmark",
     "RetrievalResult",
+    "beside_published",
     "embed_benchmark",
     "evaluate_retrieval",
     "load_crossmodal3600",

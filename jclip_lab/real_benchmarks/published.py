@@ -22,7 +22,10 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from jclip_lab.tables import format_table
 
 V4_TABLES = "jina-embeddings-v4 paper, arXiv 2506.18902, Tables A8-A10 (as quoted in issue 10)"
 CLIP_V2_PAPER = "jina-clip-v2 paper, arXiv 2412.08802 (as quoted in issue 10)"
@@ -100,3 +103,37 @@ def published(
         f"no published jina-clip-v2 figure for {benchmark} {metric} (language={language}, "
         f"truncate_dim={truncate_dim}); published: {known}"
     )
+
+
+def beside_published(measured: Mapping[tuple[str, str, str, int | None], float], label: str = "measured") -> str:
+    """Measured figures (fractions, shown in percent) beside the published ones, the sources numbered below.
+
+    Args:
+        measured: ``{(benchmark, metric, language, truncate_dim): fraction}``; ``language="mean"`` for the mean over
+            a multilingual benchmark's languages, ``truncate_dim=None`` for the full width.
+        label: the header of the measured column (say what was measured: the real model, or an offline stand-in).
+
+    Raises:
+        KeyError: a key with no published figure (see :func:`published`).
+
+    Example:
+        >>> measured = {("flickr30k", "t2i R@5", "en", None): 0.9, ("mscoco", "t2i R@5", "en", 256): 0.6}
+        >>> print(beside_published(measured))
+        benchmark  metric   language  dim   measured  published  source
+        ---------  -------  --------  ----  --------  ---------  ------
+        flickr30k  t2i R@5  en        full     90.00      89.84  [1]
+        mscoco     t2i R@5  en        256      60.00      67.43  [2]
+        [1] jina-embeddings-v4 paper, arXiv 2506.18902, Tables A8-A10 (as quoted in issue 10)
+        [2] jina-clip-v2 paper, arXiv 2412.08802, Matryoshka table (as quoted in issue 10)
+    """
+    rows, sources = [], []
+    for (benchmark, metric, language, truncate_dim), value in measured.items():
+        figure = published(benchmark, metric, language, truncate_dim)
+        if figure.source not in sources:
+            sources.append(figure.source)
+        dim = "full" if truncate_dim is None else str(truncate_dim)
+        reference = f"[{sources.index(figure.source) + 1}]"
+        rows.append([benchmark, metric, language, dim, 100 * value, figure.percent, reference])
+    headers = ["benchmark", "metric", "language", "dim", label, "published", "source"]
+    table = format_table(rows, headers, floats=".2f")
+    return "\n".join([table, *(f"[{i}] {source}" for i, source in enumerate(sources, 1))])

@@ -108,7 +108,12 @@ class RetrievalResult:
 
 
 def embed_benchmark(
-    model, benchmark: RetrievalBenchmark, batch_size: int = 32, task: str | None = None, progress: bool = True
+    model,
+    benchmark: RetrievalBenchmark,
+    batch_size: int = 32,
+    task: str | None = None,
+    progress: bool = True,
+    image_embeddings: np.ndarray | None = None,
 ) -> BenchmarkEmbeddings:
     """Embed every image and caption of ``benchmark`` with any model that has jina-clip-v2's ``encode_*`` API.
 
@@ -123,6 +128,11 @@ def embed_benchmark(
         batch_size: items per ``encode_*`` call.
         task: instruction task for captions used as queries (``"retrieval.query"`` for jina-clip-v2), or None.
         progress: show one progress bar over images and captions.
+        image_embeddings: the gallery's embeddings from an earlier call (``.images``), to skip embedding the same
+            images again: XTD10 and Crossmodal-3600 share one gallery across their languages.
+
+    Raises:
+        ValueError: ``image_embeddings`` with another number of rows than the benchmark has images.
 
     Example:
         >>> from PIL import Image
@@ -140,17 +150,27 @@ def embed_benchmark(
         >>> emb = embed_benchmark(Toy(), bench, progress=False)
         >>> emb.images.shape, emb.queries.shape, emb.caption_image.tolist()
         ((1, 2), (2, 2), [0, 0])
+        >>> embed_benchmark(Toy(), bench, progress=False, image_embeddings=emb.images).images is emb.images
+        True
     """
     texts, owners = benchmark.caption_queries()
-    total = benchmark.num_images + len(texts) * (2 if task is not None else 1)
+    if image_embeddings is not None and len(image_embeddings) != benchmark.num_images:
+        raise ValueError(
+            f"image_embeddings has {len(image_embeddings)} rows but {benchmark.name} has {benchmark.num_images} "
+            "images; pass the .images of an embedding of the same gallery."
+        )
+    new_images = benchmark.num_images if image_embeddings is None else 0
+    total = new_images + len(texts) * (2 if task is not None else 1)
     bar_class = SlowBar if progress else QuietBar
     with bar_class(total=total, desc=f"embedding {benchmark.name} ({benchmark.language})", unit="item") as bar:
-        images = _embed_in_batches(
-            lambda chunk: model.encode_image([ref.open() for ref in chunk], batch_size=batch_size),
-            benchmark.images,
-            batch_size,
-            bar,
-        )
+        images = image_embeddings
+        if images is None:
+            images = _embed_in_batches(
+                lambda chunk: model.encode_image([ref.open() for ref in chunk], batch_size=batch_size),
+                benchmark.images,
+                batch_size,
+                bar,
+            )
         queries = _embed_texts(model, texts, batch_size, task, bar)
         documents = queries if task is None else _embed_texts(model, texts, batch_size, None, bar)
     return BenchmarkEmbeddings(

@@ -19,7 +19,8 @@ import tempfile
 import time
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,27 @@ class World:
         if missing:
             raise ValueError(f"Images {missing[:5]} have no caption in {language!r}.")
         return [self.images[i][key][language] for i in indices]
+
+    def subset(self, splits: Sequence[str]) -> World:
+        """A world holding only the images of ``splits`` (all the text stays), rendered in memory on demand.
+
+        To evaluate a model at a resolution the cache does not hold (the real jina-clip-v2 reads 512 px images),
+        render only the evaluation images and write nothing to the cache:
+        ``evaluate_world(model, world.subset(["test", "compositional"]))``. Indices are the subset's own.
+
+        Raises:
+            ValueError: an unknown split.
+
+        Example:
+            >>> test = world.subset(["test"])
+            >>> {split for _, split in test.counts()}, len(test.images) == len(world.select(split="test"))
+            ({'test'}, True)
+        """
+        unknown = [split for split in splits if split not in SPLITS]
+        if unknown:
+            raise ValueError(f"Unknown splits {unknown}; valid splits: {', '.join(SPLITS)}")
+        images = [record for record in self.images if record["split"] in splits]
+        return replace(self, images=images, pixel_cache={}, directory=None)
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Number of images per (source, split)."""
