@@ -148,9 +148,9 @@ def test_settings_that_cannot_work_are_refused(model, clocks):
 
 
 def test_the_real_format_model_finetunes_with_lora_and_round_trips(tmp_path, clocks):
-    from real_format import write_checkpoint
+    from jclip_lab.offline.fake_checkpoint import write_fake_checkpoint
 
-    real = JClipModel.from_jina_clip_v2(write_checkpoint(tmp_path / "real"))
+    real = JClipModel.from_jina_clip_v2(write_fake_checkpoint(tmp_path / "real"))
     before = {k: v.clone() for k, v in real.state_dict().items()}
     config = FinetuneConfig(steps=2, batch_size=4, warmup=1, lora_rank=2, held_out=0.25)
     result = finetune(real, read_captioned_images(clocks), config, pairs=None, progress=False)
