@@ -9,6 +9,7 @@ it from the cache afterwards. Variants leave one ingredient out, for the ablatio
 ``image-text-only``    stage 1 without text pairs
 ``no-long-captions``   the canonical stage 1, then stage 3 directly (no stage 2)
 ``no-triplets``        the canonical stages 1-2, then stage 3 without the hard-negative triplets
+``anchor-positive``    the canonical stages 1-2, then stage 3 with the triplets' pairs, their negatives left out
 ``no-matryoshka``      stage 1 with the loss at full width only
 =====================  ==========================================================================
 
@@ -67,6 +68,10 @@ def _without(stage: Stage, task: str) -> Stage:
     return replace(stage, tasks={t: w for t, w in stage.tasks.items() if t != task})
 
 
+def _replace_task(stage: Stage, task: str, by: str) -> Stage:
+    return replace(stage, tasks={(by if t == task else t): w for t, w in stage.tasks.items()})
+
+
 VARIANTS: dict[str, Variant] = {
     "canonical": Variant(
         "three stages: short captions + pairs, long captions + pairs, triplets + charts", three_stage_recipe
@@ -78,6 +83,11 @@ VARIANTS: dict[str, Variant] = {
     "no-triplets": Variant(
         "stages 1-2, then stage 3 without triplets",
         lambda p: [_without(three_stage_recipe(p)[2], "triplets")],
+        ("canonical", 2),
+    ),
+    "anchor-positive": Variant(
+        "stages 1-2, then stage 3 with the triplets' anchor-positive pairs, without their hard negatives",
+        lambda p: [_replace_task(three_stage_recipe(p)[2], "triplets", "anchor-positive")],
         ("canonical", 2),
     ),
     "no-matryoshka": Variant(

@@ -44,6 +44,8 @@ class Stage:
         matryoshka_dims: the prefix dims the loss is summed over; ``None`` (the default) takes the model's own
             ``config.matryoshka_dims`` (every nested dim up to its full width), ``()`` trains the full width only.
         languages: caption languages of the image-text tasks (default: all but the transfer languages).
+        source_weights: the share of each image source in the ``short`` and ``long`` tasks (None: in proportion
+            to their captions); see :class:`~jclip_lab.world.datasets.ImageTextDataset`.
 
     Example:
         >>> Stage("warm-up", {"pairs": 1.0}, steps=10, batch_size=8, image_size=32, max_text_length=16).lr
@@ -61,6 +63,7 @@ class Stage:
     weight_decay: float = 0.05
     matryoshka_dims: tuple[int, ...] | None = None
     languages: tuple[str, ...] = IMAGE_TEXT_LANGUAGES
+    source_weights: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         unknown = [task for task in self.tasks if task not in TASKS]

@@ -88,9 +88,14 @@ class Task:
 
 def _captioned_photos(long: bool) -> Callable[[World, Stage], Dataset]:
     def dataset(world: World, stage: Stage) -> Dataset:
-        return ImageTextDataset(world, PHOTO_SOURCES, "train", stage.languages, long=long, image_size=stage.image_size)
+        return ImageTextDataset(world, PHOTO_SOURCES, "train", stage.languages, long=long, image_size=stage.image_size,
+                                source_weights=stage.source_weights)  # fmt: skip
 
     return dataset
+
+
+def _digits(world: World, stage: Stage) -> Dataset:
+    return ImageTextDataset(world, ("digits",), "train", stage.languages, image_size=stage.image_size)
 
 
 def _charts(world: World, stage: Stage) -> Dataset:
@@ -105,6 +110,7 @@ TASKS: dict[str, Task] = {
         Task("short", IMAGE_TEXT, _captioned_photos(long=False), image_text_loss),
         Task("long", IMAGE_TEXT, _captioned_photos(long=True), image_text_loss),
         Task("charts", IMAGE_TEXT, _charts, image_text_loss),
+        Task("digits", IMAGE_TEXT, _digits, image_text_loss),
         Task(
             "pairs",
             (("a", embed_texts), ("b", embed_texts)),
@@ -116,6 +122,13 @@ TASKS: dict[str, Task] = {
             (("anchor", embed_texts), ("positive", embed_texts), ("negative", embed_texts)),
             lambda world, stage: TripletDataset(world, "train"),
             hard_negative_loss,
+        ),
+        # The control for what a hard negative adds: the triplets' (anchor, positive) pairs, the negative left out.
+        Task(
+            "anchor-positive",
+            (("anchor", embed_texts), ("positive", embed_texts)),
+            lambda world, stage: TripletDataset(world, "train"),
+            pair_loss,
         ),
     )
 }

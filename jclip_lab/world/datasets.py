@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -49,6 +50,9 @@ class ImageTextDataset(Dataset):
             meet images only through text pairs).
         long: use the long, detailed captions (stage 2) instead of the short ones.
         image_size: resolution (default the profile's stage-1 size).
+        source_weights: source -> share of the items drawn (e.g. ``{"scenes": 2, "emoji": 1}``); items are then
+            drawn with replacement, each source's share spread evenly over its items (:class:`TaskMixer` reads
+            ``weights``). None: every item equally often, so a source's share is its share of the captions.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class ImageTextDataset(Dataset):
         languages: Sequence[str] | None = IMAGE_TEXT_LANGUAGES,
         long: bool = False,
         image_size: int | None = None,
+        source_weights: dict[str, float] | None = None,
     ) -> None:
         sources = check_sources(sources) if sources is not None else None
         languages = _check_languages(languages)
@@ -72,6 +77,18 @@ class ImageTextDataset(Dataset):
             for lang, text in world.images[index][key].items()
             if languages is None or lang in languages
         ]
+        self.weights = (
+            None if source_weights is None else self._weights(world, check_sources(source_weights), source_weights)
+        )
+
+    def _weights(self, world: World, sources: tuple[str, ...], source_weights: dict[str, float]) -> list[float]:
+        """Each item's sampling weight: its source's weight, shared evenly among the source's items."""
+        item_sources = [world.images[index]["source"] for index, _, _ in self.items]
+        counts = Counter(item_sources)
+        missing = sorted(set(counts) - set(sources))
+        if missing:
+            raise ValueError(f"source_weights has no weight for source(s) {missing} of this dataset.")
+        return [source_weights[source] / counts[source] for source in item_sources]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -226,10 +243,16 @@ class TaskMixer:
         self.world_size = world_size
 
     def _indices(self, name: str) -> Iterator[int]:
+        """Item indices: each epoch a fresh permutation, or, for a dataset with ``weights``, weighted draws."""
         rng = random.Random(f"{self.seed}:{name}")
+        data = self.datasets[name]
+        weights = getattr(data, "weights", None)
         while True:
-            order = list(range(len(self.datasets[name])))
-            rng.shuffle(order)
+            if weights is None:
+                order = list(range(len(data)))
+                rng.shuffle(order)
+            else:  # with replacement, an epoch's worth at a time
+                order = rng.choices(range(len(data)), weights=weights, k=len(data))
             yield from order
 
     def _batches(self, name: str) -> Iterator[list[int]]:
