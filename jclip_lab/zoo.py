@@ -52,7 +52,7 @@ from jclip_lab.train import History, Stage, three_stage_recipe, train
 from jclip_lab.world import load_world
 from jclip_lab.world.world import WORLD_VERSION
 
-ZOO_VERSION = 3  # bump when a change to training code changes what a recipe produces
+ZOO_VERSION = 4  # bump when a change to training code changes what a recipe produces
 
 
 @dataclass(frozen=True)
