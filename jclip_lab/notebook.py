@@ -9,12 +9,22 @@ Example:
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import matplotlib
 import transformers
 
+from jclip_lab.cache import CACHE_ENV_VAR
 from jclip_lab.profiles import Profile, get_device, get_profile, seed_everything, set_threads
+
+# On Colab the disk is wiped with every new runtime; a cache on Google Drive keeps the trained models.
+COLAB_DRIVE_CACHE = Path("/content/drive/MyDrive/jclip_lab_cache")
 
 
 def setup(seed: int = 0, verbose: bool = True) -> Profile:
@@ -30,6 +40,7 @@ def setup(seed: int = 0, verbose: bool = True) -> Profile:
         The chosen :class:`~jclip_lab.profiles.Profile`.
     """
     profile = get_profile()
+    _colab_cache(verbose)
     seed_everything(seed)
     set_threads()
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -40,3 +51,32 @@ def setup(seed: int = 0, verbose: bool = True) -> Profile:
     if verbose:
         print(f"profile: {profile.name} | device: {get_device().type}")
     return profile
+
+
+def _colab_cache(verbose: bool) -> None:
+    """On Colab, keep the cache on Google Drive when it is mounted (else say how), unless $JCLIP_CACHE is set."""
+    if "google.colab" not in sys.modules or os.environ.get(CACHE_ENV_VAR):
+        return
+    if COLAB_DRIVE_CACHE.parent.is_dir():
+        os.environ[CACHE_ENV_VAR] = str(COLAB_DRIVE_CACHE)
+        if verbose:
+            print(f"cache: {COLAB_DRIVE_CACHE} (kept across Colab runtimes)")
+    elif verbose:
+        print(
+            "cache: this runtime's disk. To keep trained models across runtimes, run "
+            "`from google.colab import drive; drive.mount('/content/drive')` and this cell again."
+        )
+
+
+@contextmanager
+def timed(what: str) -> Iterator[None]:
+    """Print how long the block took: ``what: 12.3 s``. Cells that train or load models use it.
+
+    Example:
+        >>> with timed("nothing"):
+        ...     pass  # doctest: +ELLIPSIS
+        nothing: 0.0 s
+    """
+    start = time.perf_counter()
+    yield
+    print(f"{what}: {time.perf_counter() - start:.1f} s")

@@ -25,7 +25,7 @@ from jclip_lab.profiles import Profile
 SEEDS: tuple[int, ...] = (0, 1, 2)
 
 
-def study_profile(profile: Profile, steps_per_stage: int = 120, batch_size: int = 32) -> Profile:
+def study_profile(profile: Profile, steps_per_stage: int = 100, batch_size: int = 24) -> Profile:
     """``profile`` with the short schedule of the comparisons: fewer, smaller steps (a fraction of the canonical
     recipe's compute), so that every arm can run with every seed.
 

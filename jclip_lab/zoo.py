@@ -4,14 +4,17 @@ Later notebooks start from a trained model instead of training their own: ``zoo.
 canonical three-stage model of the tiny profile, training it the first time (a few minutes on a CPU) and loading
 it from the cache afterwards. Variants leave one ingredient out, for the ablations of notebooks 05-08:
 
-=====================  ==========================================================================
-``canonical``          stage 1 (short captions + text pairs), 2 (long captions + pairs), 3 (triplets + charts)
-``image-text-only``    stage 1 without text pairs
-``no-long-captions``   the canonical stage 1, then stage 3 directly (no stage 2)
-``no-triplets``        the canonical stages 1-2, then stage 3 without the hard-negative triplets
-``anchor-positive``    the canonical stages 1-2, then stage 3 with the triplets' pairs, their negatives left out
-``no-matryoshka``      stage 1 with the loss at full width only
-=====================  ==========================================================================
+==========================  =====================================================================================
+``canonical``               stage 1 (short captions + pairs), 2 (long captions + pairs), 3 (triplets + charts)
+``image-text-only``         stage 1 without text pairs
+``no-matryoshka``           stage 1 with the loss at full width only
+``short-captions-stage-2``  the canonical stage 1, then stage 2 on short captions (the control for long ones)
+``no-triplets``             the canonical stages 1-2, then stage 3 without the hard-negative triplets
+``anchor-positive``         the canonical stages 1-2, then stage 3 with the triplets' pairs, negatives left out
+==========================  =====================================================================================
+
+The comparisons of notebooks 05-09 run these on :func:`jclip_lab.studies.study_profile`'s short schedule with
+the seeds of :data:`jclip_lab.studies.SEEDS`: ``zoo.load(study_profile(profile), "image-text-only", seed=1)``.
 
 Models are cached after every stage, keyed by the recipe, the profile, the seed and the code version. Two
 processes asking at once take turns (a file lock): one trains, the other then loads.
@@ -77,8 +80,10 @@ VARIANTS: dict[str, Variant] = {
         "three stages: short captions + pairs, long captions + pairs, triplets + charts", three_stage_recipe
     ),
     "image-text-only": Variant("stage 1 without text pairs", lambda p: [_without(three_stage_recipe(p)[0], "pairs")]),
-    "no-long-captions": Variant(
-        "stage 1, then stage 3 (no stage 2)", lambda p: [three_stage_recipe(p)[2]], ("canonical", 1)
+    "short-captions-stage-2": Variant(
+        "stage 1, then stage 2 with the short captions instead of the long ones (the same steps and resolution)",
+        lambda p: [_replace_task(three_stage_recipe(p)[1], "long", "short")],
+        ("canonical", 1),
     ),
     "no-triplets": Variant(
         "stages 1-2, then stage 3 without triplets",
