@@ -198,3 +198,31 @@ def nearest_captions(
         best = int(np.argmax(scores))
         rows.append([lang, captions[best], float(scores[best]), captions[best] == world.images[image]["short"][lang]])
     return rows
+
+
+# ---------------------------------------------------------------- hubs
+
+
+def k_occurrence(scores: np.ndarray, k: int = 5) -> np.ndarray:
+    """How many queries have each document in their top ``k``: ``N_k`` per document, from ``(queries, documents)``.
+
+    With no hubs every document appears about ``k x queries / documents`` times. In high-dimensional spaces a few
+    documents, *hubs*, are near almost every query and fill the top-k lists while others never appear
+    (Radovanović et al. 2010, "Hubs in Space", JMLR 11).
+
+    Example:
+        >>> k_occurrence(np.array([[0.9, 0.1, 0.5], [0.8, 0.2, 0.1]]), k=1)  # document 0 tops both queries
+        array([2, 0, 0])
+    """
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.bincount(top.ravel(), minlength=scores.shape[1])
+
+
+def hub_share(counts: np.ndarray, hubs: int = 5) -> float:
+    """The share of all top-k slots taken by the ``hubs`` documents that appear most often.
+
+    Example:
+        >>> hub_share(np.array([8, 1, 1, 0]), hubs=1)
+        0.8
+    """
+    return float(np.sort(counts)[::-1][:hubs].sum() / counts.sum())

@@ -233,6 +233,60 @@ def plot_heatmap(
     return ax
 
 
+class LivePlot:
+    """A figure that redraws as training logs its steps: loss parts on the left, the learning rate on the right.
+
+    Pass :meth:`update` as ``train``'s ``callback``. It redraws every ``every`` steps in the same output (a display
+    handle, so the notebook keeps one figure, not one per redraw); outside Jupyter it only collects the rows.
+
+    Args:
+        keys: the logged quantities to draw on the left (e.g. the tasks' losses).
+        every: steps between redraws.
+
+    Example:
+        >>> live = LivePlot(["pairs"], every=2)
+        >>> for step in range(3):
+        ...     live.update({"step": step, "pairs": 3.0 - step, "lr": 1e-4})
+        >>> live.rows[-1]["pairs"], len(live.figure.axes)
+        (1.0, 2)
+    """
+
+    def __init__(self, keys: Sequence[str], every: int = 10) -> None:
+        self.keys, self.every, self.rows = list(keys), every, []
+        self.figure = Figure(figsize=(10, 3))
+        self.losses, self.lr = self.figure.subplots(1, 2)
+        self.handle = None
+
+    def update(self, row: dict) -> None:
+        """Add one step's row; redraw every ``every`` steps."""
+        self.rows.append(row)
+        if len(self.rows) % self.every == 0:
+            self.draw()
+
+    def draw(self) -> None:
+        """Redraw both panels from every row so far, in place."""
+        steps = [row["step"] for row in self.rows]
+        self.losses.clear()
+        for key in self.keys:
+            self.losses.plot(steps, [row.get(key, np.nan) for row in self.rows], label=key)
+        self.losses.set(xlabel="step", ylabel="loss (summed over Matryoshka dims)", title="loss of each task")
+        self.losses.legend(fontsize=8)
+        self.lr.clear()
+        self.lr.plot(steps, [row["lr"] for row in self.rows], color="tab:gray")
+        self.lr.set(xlabel="step", ylabel="learning rate", title="warm-up, then cosine decay")
+        self.figure.tight_layout()
+        from IPython import get_ipython
+
+        if get_ipython() is None:
+            return
+        from IPython.display import display
+
+        if self.handle is None:
+            self.handle = display(self.figure, display_id=True)
+        else:
+            self.handle.update(self.figure)
+
+
 class Panel:
     """A widget panel whose plain-text form says what it is, where a notebook is read without a running kernel.
 

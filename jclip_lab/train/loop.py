@@ -199,6 +199,7 @@ class _Run:
     precision: Precision
     scaler: torch.amp.GradScaler | None
     forward: torch.nn.Module | None
+    callback: Callable[[dict], None] | None = None
 
     def stage(self, stage: Stage, index: int, first_step: int, optimizer_state: dict | None, random: dict | None):
         """Run ``stage`` (the ``index``-th) from ``first_step``, from a checkpoint's optimizer and random states."""
@@ -225,6 +226,8 @@ class _Run:
         loss = sum(parts[task] * weight for task, weight in stage.tasks.items())
         row = {"stage": stage.name, "step": len(self.history.steps), "loss": loss, **parts}
         self.history.steps.append(row | {"lr": lr, "scale": self.model.get_scale().item()})
+        if self.callback is not None:
+            self.callback(self.history.steps[-1])
 
     def evaluate_and_save(self, stage: Stage, index: int, done: int, optimizer: torch.optim.Optimizer) -> None:
         """After ``done`` steps of the stage: evaluate and checkpoint when due (and always at the stage's end)."""
@@ -272,6 +275,7 @@ def train(
     precision: str = "auto",
     compile: bool = False,
     progress: bool = True,
+    callback: Callable[[dict], None] | None = None,
 ) -> History:
     """Train ``model`` on ``world`` through ``stages``; return the :class:`History`.
 
@@ -301,6 +305,8 @@ def train(
             ``fp32``, ``bf16``, ``fp16``; see :mod:`jclip_lab.train.precision`.
         compile: ``torch.compile`` the towers first (:func:`compile_towers`).
         progress: show a progress bar per stage with the running loss parts, and the thread count at the start.
+        callback: called with every step's history row as it is logged (e.g. a live plot,
+            :class:`jclip_lab.viz.LivePlot`).
 
     Raises:
         ValueError: a model without a tokenizer, ``resume`` without ``out_dir``, a fresh run into a folder holding
@@ -323,7 +329,7 @@ def train(
     position, history, optimizer_state, random = _fresh_or_resumed(model, stages, out_dir, resume, overwrite)
     forward = _data_parallel(model, device) if world_size() > 1 else None
     run = _Run(model, world, seed, device, out_dir, checkpoint_every, eval_every, eval_fn, chunk_size, max_grad_norm,
-               progress and is_main_process(), history, chosen, chosen.scaler(device), forward)  # fmt: skip
+               progress and is_main_process(), history, chosen, chosen.scaler(device), forward, callback)  # fmt: skip
     for index in range(position.stage_index, len(stages)):
         first_step = position.stage_step if index == position.stage_index else 0
         run.stage(stages[index], index, first_step, optimizer_state, random)
