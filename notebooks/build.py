@@ -10,12 +10,35 @@ It prints each notebook's wall time, which is what the "at most 60 s" budget in 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+# Where the lab lives: every notebook's "Open in Colab" badge and its first cell's install line point here.
+REPOSITORY = "jclip-lab/jclip_lab"
+BRANCH = "main"
+BADGE = (
+    "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+    "(https://colab.research.google.com/github/{repository}/blob/{branch}/notebooks/{name})"
+)
+INSTALL = '    %pip install -q "jclip-lab @ git+https://github.com/{repository}@{branch}"'
+INSTALL_LINE = re.compile(r'^\s*%pip install -q "jclip-lab @ git\+https://github\.com/[^"]*"$', re.M)
+BADGE_LINK = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
+
+
+def point_at_repository(notebook: nbformat.NotebookNode, name: str) -> None:
+    """Make the Colab badge (first markdown cell) and the Colab install line (first code cell) use
+    :data:`REPOSITORY` and :data:`BRANCH`, so that a badge opens the notebook and installs the lab from one place."""
+    markdown = next(c for c in notebook.cells if c.cell_type == "markdown")
+    code = next(c for c in notebook.cells if c.cell_type == "code")
+    badge = BADGE.format(repository=REPOSITORY, branch=BRANCH, name=name)
+    markdown.source = BADGE_LINK.sub(lambda _: badge, markdown.source)
+    code.source = INSTALL_LINE.sub(lambda _: INSTALL.format(repository=REPOSITORY, branch=BRANCH), code.source)
+
 
 # The kernel every notebook records, as `python -m ipykernel install` names it: without it JupyterLab marks a
 # notebook as changed on opening and, with a second Python kernel installed, may preselect one without jclip_lab.
@@ -29,6 +52,7 @@ def build(path: Path, timeout_s: int = 600) -> float:
     """
     notebook = nbformat.read(path, as_version=4)
     notebook.metadata["kernelspec"] = dict(KERNELSPEC)
+    point_at_repository(notebook, path.name)
     client = NotebookClient(
         notebook, timeout=timeout_s, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )

@@ -46,7 +46,9 @@ def test_every_number_in_the_prose_is_printed_or_cited(path: Path) -> None:
     notebook = json.loads(path.read_text(encoding="utf-8"))
     facts = json.loads(FACTS.read_text(encoding="utf-8"))
     printed = printed_text(notebook)
-    stated = set().union(*(prose_numbers("".join(c["source"])) for c in notebook["cells"] if c["cell_type"] == "markdown"))
+    stated = set().union(
+        *(prose_numbers("".join(c["source"])) for c in notebook["cells"] if c["cell_type"] == "markdown")
+    )
     missing = sorted(n for n in stated if n.rstrip("%") not in printed and n not in facts)
     assert not missing, f"{path.name}: numbers in the prose that no cell prints and no cited fact holds: {missing}"
 
