@@ -84,9 +84,6 @@ import torch.distributed.nn.functional as dist_functional
 from torch import Tensor, nn
 
 from jclip_lab.losses import (
-    _check_same_batch,
-    _check_temperature,
-    _combine,
     clip_loss,
     info_nce,
     matryoshka_loss,
@@ -318,10 +315,7 @@ def gathered_clip_loss(image_embeds: Tensor, text_embeds: Tensor, scale: Tensor 
         >>> bool(torch.equal(loss, clip_loss(images, texts, torch.tensor(14.3))))
         True
     """
-    _check_same_batch(image_embeds=image_embeds, text_embeds=text_embeds)
-    image_to_text = gathered_info_nce(image_embeds, text_embeds, scale)
-    text_to_image = gathered_info_nce(text_embeds, image_embeds, scale)
-    return (image_to_text + text_to_image) / 2
+    return clip_loss(image_embeds, text_embeds, scale, nce=gathered_info_nce)
 
 
 def gathered_text_pair_loss(
@@ -344,10 +338,7 @@ def gathered_text_pair_loss(
         >>> bool(torch.equal(gathered_text_pair_loss(a, b), text_pair_loss(a, b)))
         True
     """
-    _check_same_batch(a=a, b=b)
-    _check_temperature(temperature)
-    forward = gathered_info_nce(a, b, 1 / temperature)
-    return _combine(forward, gathered_info_nce(b, a, 1 / temperature), directions) if symmetric else forward
+    return text_pair_loss(a, b, temperature, symmetric, directions, nce=gathered_info_nce)
 
 
 def gathered_triplet_loss(
@@ -382,12 +373,7 @@ def gathered_triplet_loss(
         >>> bool(torch.equal(loss, triplet_loss(anchors, positives, negatives)))
         True
     """
-    _check_same_batch(anchors=anchors, positives=positives)
-    _check_temperature(temperature)
-    forward = gathered_info_nce(anchors, torch.cat([positives, negatives]), 1 / temperature)
-    if not bidirectional:
-        return forward
-    return _combine(forward, gathered_info_nce(positives, anchors, 1 / temperature), directions)
+    return triplet_loss(anchors, positives, negatives, temperature, bidirectional, directions, nce=gathered_info_nce)
 
 
 # ---------------------------------------------------------------- the proof: N ranks of B == one process of N x B

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+InfoNCE = Callable[[Tensor, Tensor, "Tensor | float"], Tensor] | None  # info_nce, or a variant of it
+
 
 def _shapes(named: dict[str, Tensor]) -> str:
     """The shapes of named tensors, for error messages: ``"queries (4, 8), keys (4, 6)"``."""
@@ -125,7 +127,7 @@ def info_nce(queries: Tensor, keys: Tensor, scale: Tensor | float, *, first_posi
     return F.cross_entropy(logits, targets)
 
 
-def clip_loss(image_embeds: Tensor, text_embeds: Tensor, scale: Tensor | float) -> Tensor:
+def clip_loss(image_embeds: Tensor, text_embeds: Tensor, scale: Tensor | float, nce: InfoNCE = None) -> Tensor:
     """The CLIP loss: InfoNCE image-to-text and text-to-image, averaged, at the learned temperature.
 
     Args:
@@ -134,6 +136,8 @@ def clip_loss(image_embeds: Tensor, text_embeds: Tensor, scale: Tensor | float) 
         scale: the inverse temperature ``1 / tau``, *already exponentiated*: the model learns ``logit_scale``
             (initialised at ``ln(1 / 0.07) = 2.6592``) and passes ``logit_scale.exp()``, a tensor so the gradient
             reaches it (a float also works).
+        nce: the InfoNCE of one direction (default :func:`info_nce`; ``jclip_lab.distributed`` passes one that
+            scores against every process's keys).
 
     Returns:
         The mean of the two directions, a float32 scalar.
@@ -150,8 +154,9 @@ def clip_loss(image_embeds: Tensor, text_embeds: Tensor, scale: Tensor | float) 
     """
     _check_embeddings(image_embeds=image_embeds, text_embeds=text_embeds)
     _check_same_batch(image_embeds=image_embeds, text_embeds=text_embeds)
-    image_to_text = info_nce(image_embeds, text_embeds, scale)
-    text_to_image = info_nce(text_embeds, image_embeds, scale)
+    nce = nce or info_nce
+    image_to_text = nce(image_embeds, text_embeds, scale)
+    text_to_image = nce(text_embeds, image_embeds, scale)
     return (image_to_text + text_to_image) / 2
 
 
@@ -164,7 +169,12 @@ def _combine(forward: Tensor, backward: Tensor, directions: str) -> Tensor:
 
 
 def text_pair_loss(
-    a: Tensor, b: Tensor, temperature: float = 0.05, symmetric: bool = True, directions: str = "mean"
+    a: Tensor,
+    b: Tensor,
+    temperature: float = 0.05,
+    symmetric: bool = True,
+    directions: str = "mean",
+    nce: InfoNCE = None,
 ) -> Tensor:
     """InfoNCE for text pairs (query-document, sentence-translation) at its own fixed temperature.
 
@@ -181,6 +191,7 @@ def text_pair_loss(
         temperature: ``tau``; the logits are ``cos / tau``.
         symmetric: count both directions; if False only ``a -> b``.
         directions: ``"mean"`` averages the two directions, ``"sum"`` adds them (as the papers write it).
+        nce: the InfoNCE of one direction (default :func:`info_nce`; see :func:`clip_loss`).
 
     Raises:
         ValueError: on non-2-D or empty inputs, mismatched shapes, a non-positive temperature, or an unknown
@@ -196,8 +207,9 @@ def text_pair_loss(
     _check_embeddings(a=a, b=b)
     _check_same_batch(a=a, b=b)
     _check_temperature(temperature)
-    forward = info_nce(a, b, 1 / temperature)
-    return _combine(forward, info_nce(b, a, 1 / temperature), directions) if symmetric else forward
+    nce = nce or info_nce
+    forward = nce(a, b, 1 / temperature)
+    return _combine(forward, nce(b, a, 1 / temperature), directions) if symmetric else forward
 
 
 def triplet_loss(
@@ -207,6 +219,7 @@ def triplet_loss(
     temperature: float = 0.05,
     bidirectional: bool = True,
     directions: str = "mean",
+    nce: InfoNCE = None,
 ) -> Tensor:
     """InfoNCE with hard negatives: each anchor must pick its positive among all positives and all negatives.
 
@@ -224,6 +237,8 @@ def triplet_loss(
         temperature: ``tau``; the logits are ``cos / tau``.
         bidirectional: add the reverse positive -> anchor term (the papers' choice).
         directions: ``"mean"`` averages the two terms, ``"sum"`` adds them (see :func:`text_pair_loss`).
+        nce: the InfoNCE of one direction (default :func:`info_nce`; see :func:`clip_loss`). The positives come
+            first among the keys ``[positives; negatives]``, as :func:`info_nce` expects.
 
     Raises:
         ValueError: on non-2-D or empty inputs, mismatched shapes, a non-positive temperature, or an unknown
@@ -241,10 +256,11 @@ def triplet_loss(
     _check_embeddings(anchors=anchors, positives=positives, negatives=negatives)
     _check_same_batch(anchors=anchors, positives=positives)
     _check_temperature(temperature)
-    forward = info_nce(anchors, torch.cat([positives, negatives]), 1 / temperature)
+    nce = nce or info_nce
+    forward = nce(anchors, torch.cat([positives, negatives]), 1 / temperature)
     if not bidirectional:
         return forward
-    return _combine(forward, info_nce(positives, anchors, 1 / temperature), directions)
+    return _combine(forward, nce(positives, anchors, 1 / temperature), directions)
 
 
 def multi_task_loss(
