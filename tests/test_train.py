@@ -191,3 +191,18 @@ def test_compiled_towers_give_the_eager_loss(world, tokenizer):
     compiled = _loss_on_a_fixed_batch(model, world, "fp32")
     assert compiled == pytest.approx(eager, rel=1e-5)
     assert list(model.state_dict()) == list(fresh_model(tokenizer).state_dict())  # names unchanged
+
+
+def test_resume_finds_a_checkpoint_when_latest_points_at_a_deleted_one(world, tokenizer, tmp_path):
+    import shutil
+
+    reference = fresh_model(tokenizer)
+    train(reference, world, stages((4,)), progress=False)
+    interrupted = fresh_model(tokenizer)
+    train(interrupted, world, stages((4,)), out_dir=tmp_path, checkpoint_every=2, progress=False)
+    shutil.rmtree(tmp_path / "checkpoint-0000004")  # `latest` still names it
+    resumed = fresh_model(tokenizer)
+    history = train(resumed, world, stages((4,)), out_dir=tmp_path, resume=True, progress=False)
+    assert len(history.steps) == 4  # steps 3-4 trained again from checkpoint-0000002
+    for (name, a), b in zip(weights(reference).items(), weights(resumed).values(), strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0, msg=name)
