@@ -206,11 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lab.set_defaults(run=_lab, arguments=[])  # main() puts the arguments argparse does not know here
     world = commands.add_parser("world", help="generate (or load) the offline world and print its counts")
-    world.add_argument("--profile", default=None, help="tiny, small or base (default: $JCLIP_PROFILE or hardware)")
+    world.add_argument("--profile", default=None, help="tiny, small or base (default: $JCLIP_PROFILE, else tiny)")
     world.add_argument("--seed", type=int, default=0)
     world.set_defaults(run=_world)
     train = commands.add_parser("train", help="train the canonical three-stage recipe, with checkpoints")
-    train.add_argument("--profile", default=None, help="tiny, small or base (default: $JCLIP_PROFILE or hardware)")
+    train.add_argument("--profile", default=None, help="tiny, small or base (default: $JCLIP_PROFILE, else tiny)")
     train.add_argument("--out", required=True, help="folder for checkpoints and the final model")
     train.add_argument("--resume", action="store_true", help="carry on from the last checkpoint in --out")
     train.add_argument("--seed", type=int, default=0)
