@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from real_format import block_network
+from small_world import SMALL
 
-from jclip_lab.profiles import get_profile, seed_everything
+from jclip_lab.profiles import seed_everything
 from jclip_lab.world import load_world
-
-SMALL = dataclasses.replace(
-    get_profile("tiny"), name="test-small", scenes=150, emoji=10, flags=12, charts=12, digits=40
-)
 
 
 @pytest.fixture(autouse=True)

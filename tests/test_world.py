@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 import pytest
-from conftest import SMALL
+from small_world import SMALL
 
 from jclip_lab.models.config import OPENAI_CLIP_MEAN as CLIP_MEAN
 from jclip_lab.models.config import OPENAI_CLIP_STD as CLIP_STD
