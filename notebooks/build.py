@@ -33,11 +33,13 @@ BADGE_LINK = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
 def point_at_repository(notebook: nbformat.NotebookNode, name: str) -> None:
     """Make the Colab badge (first markdown cell) and the Colab install line (first code cell) use
     :data:`REPOSITORY` and :data:`BRANCH`, so that a badge opens the notebook and installs the lab from one place."""
-    markdown = next(c for c in notebook.cells if c.cell_type == "markdown")
-    code = next(c for c in notebook.cells if c.cell_type == "code")
+    markdown = next((c for c in notebook.cells if c.cell_type == "markdown"), None)
+    code = next((c for c in notebook.cells if c.cell_type == "code"), None)
     badge = BADGE.format(repository=REPOSITORY, branch=BRANCH, name=name)
-    markdown.source = BADGE_LINK.sub(lambda _: badge, markdown.source)
-    code.source = INSTALL_LINE.sub(lambda _: INSTALL.format(repository=REPOSITORY, branch=BRANCH), code.source)
+    if markdown is not None:
+        markdown.source = BADGE_LINK.sub(lambda _: badge, markdown.source)
+    if code is not None:
+        code.source = INSTALL_LINE.sub(lambda _: INSTALL.format(repository=REPOSITORY, branch=BRANCH), code.source)
 
 
 # The kernel every notebook records, as `python -m ipykernel install` names it: without it JupyterLab marks a
