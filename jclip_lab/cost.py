@@ -52,7 +52,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from jclip_lab import train
 from jclip_lab.models import JClipConfig, JClipModel, config_preset, count_parameters
+from jclip_lab.profiles import Profile
 
 GiB = 2**30
 PRECISIONS = ("fp32", "bf16")
@@ -65,17 +67,42 @@ class GPU:
 
     Attributes:
         name: what to print.
-        peak_flops: dense bf16 tensor-core peak, FLOP/s (no 2:4 sparsity).
+        peak_flops: dense tensor-core peak in ``dtype``, FLOP/s (no 2:4 sparsity).
         memory_bytes: memory on the card.
+        dtype: the 16-bit format it trains in and ``peak_flops`` is for: ``bf16``, or ``fp16`` where the GPU has
+            no bf16 (T4, V100).
     """
 
     name: str
     peak_flops: float
     memory_bytes: int
+    dtype: str = "bf16"
 
 
-# NVIDIA H100 SXM5 80 GB: 989.4 TFLOP/s dense BF16 (the datasheet's 1,979 is with sparsity).
+# Dense tensor-core peaks from NVIDIA's datasheets (the larger figures printed beside them assume 2:4 sparsity).
+# H100 SXM5 80 GB: 989.4 TFLOP/s BF16 (1,979 with sparsity). H200 141 GB: the H100's compute, more memory.
 H100_SXM = GPU("H100 SXM 80GB", peak_flops=989e12, memory_bytes=80 * GiB)
+H200 = GPU("H200 141GB", peak_flops=989e12, memory_bytes=141 * GiB)
+# A100 40 GB (Colab's): 312 TFLOP/s BF16. T4 16 GB (Colab's free GPU): 65 TFLOP/s FP16, no BF16 (it trains in
+# fp16 with a gradient scaler, jclip_lab.train.precision); its peak_flops is the fp16 one.
+A100_40GB = GPU("A100 40GB", peak_flops=312e12, memory_bytes=40 * GiB)
+T4 = GPU("T4 16GB", peak_flops=65e12, memory_bytes=16 * GiB, dtype="fp16")
+GPUS = (T4, A100_40GB, H100_SXM, H200)
+
+
+def gpu_named(device_name: str) -> GPU | None:
+    """The :data:`GPUS` entry for a name as ``torch.cuda.get_device_name`` gives it, or None if it is not one.
+
+    Example:
+        >>> gpu_named("NVIDIA H100 80GB HBM3").name, gpu_named("NVIDIA GeForce RTX 4090")
+        ('H100 SXM 80GB', None)
+    """
+    if "H100" in device_name and "PCIe" in device_name:  # 756 TFLOP/s: not the SXM part
+        return None
+    for key, gpu in (("H200", H200), ("H100", H100_SXM), ("A100", A100_40GB), ("T4", T4)):
+        if key in device_name:
+            return gpu
+    return None
 
 
 @dataclass(frozen=True)
@@ -722,8 +749,54 @@ def format_plan(plans: Sequence[StagePlan]) -> str:
             f"{hfu:>4.0%}"
         )
     if plans:
-        gpu = plans[0].gpu
-        lines.append(
-            f"({plans[0].n_gpus} x {gpu.name}, {gpu.peak_flops / 1e12:.0f} TFLOP/s bf16 dense, {plans[0].mfu:.0%} MFU)"
-        )
+        gpu, peak = plans[0].gpu, plans[0].gpu.peak_flops / 1e12
+        lines.append(f"({plans[0].n_gpus} x {gpu.name}, {peak:.0f} TFLOP/s {gpu.dtype} dense, {plans[0].mfu:.0%} MFU)")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the lab's own training runs
+
+
+def stage_tasks(stage: train.Stage) -> tuple[Task, ...]:
+    """The cost model's tasks of one step of a lab training stage (a :class:`jclip_lab.train.Stage`).
+
+    Each task of the stage is read off the towers that embed its inputs (:data:`jclip_lab.train.TASKS`): an image
+    and a text make an ``image_text`` task, two texts a ``text_pair``, three a ``triplet``, bidirectional as the
+    trainer's hard-negative loss is. Every text counts at the stage's ``max_text_length``.
+
+    Example:
+        >>> from jclip_lab.profiles import get_profile
+        >>> [task.kind for task in stage_tasks(train.three_stage_recipe(get_profile("tiny"))[2])]
+        ['image_text', 'image_text', 'triplet']
+    """
+    kinds = {("image", "text"): "image_text", ("text", "text"): "text_pair", ("text", "text", "text"): "triplet"}
+    tasks = []
+    for name in stage.tasks:
+        towers = tuple("image" if field == "pixel_values" else "text" for field, _ in train.TASKS[name].inputs)
+        kind = kinds[towers]
+        image_size = stage.image_size if kind == "image_text" else 0
+        tasks.append(Task(kind, stage.batch_size, stage.max_text_length, image_size, bidirectional=kind == "triplet"))
+    return tuple(tasks)
+
+
+def plan_recipe(
+    profile: Profile, gpu: GPU = H100_SXM, mfu: float = 0.4, n_gpus: int = 1
+) -> list[tuple[train.Stage, StagePlan]]:
+    """Plan each stage of a profile's three-stage recipe (:func:`jclip_lab.train.three_stage_recipe`) on ``gpu``.
+
+    As :func:`plan_stage` does for the real model: bf16 autocast (fp16 takes the same memory), the profile's
+    batch of every task on ``n_gpus`` GPUs, the gradient-caching chunk when the batch does not fit at once, and
+    the step time at ``mfu`` of the GPU's peak. A stage takes ``stage.steps * plan.cost.step_time_s``. Not
+    counted: drawing and collating the batches, evaluation, checkpoints, compilation.
+
+    Example:
+        >>> from jclip_lab.profiles import get_profile
+        >>> plans = plan_recipe(get_profile("small"), mfu=0.2)
+        >>> [(stage.steps, round(plan.cost.step_time_s * 1e3, 1), plan.chunk_size) for stage, plan in plans]
+        [(3000, 5.1, None), (1500, 11.0, None), (1500, 19.5, None)]
+    """
+    config = config_preset(profile.model)
+    return [
+        (stage, plan_stage(config, Stage(stage.name, stage_tasks(stage)), n_gpus, gpu, mfu))
+        for stage in train.three_stage_recipe(profile)
+    ]

@@ -41,6 +41,8 @@ class Profile:
         flags: country flags drawn (each in 4 variants; at most the 252 distinct flags OpenMoji draws).
         charts: rendered charts.
         digits: handwritten digits used (of scikit-learn's 1,797).
+
+    How long each stage of its recipe takes, measured or estimated on named hardware: :func:`stage_times`.
     """
 
     name: str
@@ -105,6 +107,95 @@ PROFILES: dict[str, Profile] = {
         digits=1797,
     ),
 }
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    """How long the three stages of a profile's canonical recipe take on one machine, measured or estimated.
+
+    Attributes:
+        profile: the profile's name.
+        hardware: the machine, named.
+        seconds: wall time of each stage, in order.
+        basis: ``measured``, or ``estimated`` with its assumptions.
+        chunk_sizes: per stage, the gradient-caching chunk the batch needs to fit in memory (``--chunk-size``),
+            None where it fits at once; empty when not estimated.
+    """
+
+    profile: str
+    hardware: str
+    seconds: tuple[float, ...]
+    basis: str
+    chunk_sizes: tuple[int | None, ...] = ()
+
+
+# The canonical tiny recipe (`jclip-lab train --profile tiny`, the zoo's model) timed on the lab's development
+# machine, a 2-core AMD EPYC virtual machine, with 2 torch threads while nothing else ran.
+MEASURED_STAGE_TIMES = (StageTimes("tiny", "2-core AMD EPYC CPU, 2 threads", (55.0, 45.0, 80.0), "measured"),)
+# The model-FLOPs utilisation the GPU estimates assume. Models this small leave a large GPU mostly idle (kernel
+# launches, not matmuls, set the pace): large models reach 40%, these probably less. benchmarks/gpu_check.py
+# measures it; replace the estimates with its figures when a GPU has run it.
+ESTIMATE_MFU = 0.2
+
+
+def stage_times(name: str) -> list[StageTimes]:
+    """Time per stage of profile ``name``'s three-stage recipe: measured where it was run, else estimated.
+
+    ``tiny`` was measured on a CPU. ``small`` and ``base`` are estimated by the cost model
+    (:func:`jclip_lab.cost.plan_recipe`) on one Colab T4 (fp16, 65 TFLOP/s), A100 40 GB (bf16, 312 TFLOP/s) and
+    H100 SXM (bf16, 989 TFLOP/s): the model FLOPs of every step at :data:`ESTIMATE_MFU` of the peak, the
+    profile's batch, gradient caching where it does not fit at once. Not counted: generating the world, drawing
+    and collating batches, evaluation, checkpoints, compilation.
+
+    Example:
+        >>> [round(s) for s in stage_times("tiny")[0].seconds]
+        [55, 45, 80]
+        >>> row = stage_times("base")[0]
+        >>> row.hardware, [round(s / 3600, 1) for s in row.seconds], row.chunk_sizes
+        ('1 x T4 16GB, fp16', [5.5, 5.4, 9.6], (256, 128, 128))
+    """
+    from jclip_lab import cost  # imported here: the cost model builds on the models, which build on this module
+
+    get_profile(name)  # a clear error for an unknown name
+    rows = [times for times in MEASURED_STAGE_TIMES if times.profile == name]
+    if name == "tiny":
+        return rows
+    basis = f"estimated: cost model at {ESTIMATE_MFU:.0%} MFU"
+    for gpu in (cost.T4, cost.A100_40GB, cost.H100_SXM):
+        plans = cost.plan_recipe(PROFILES[name], gpu, ESTIMATE_MFU)
+        seconds = tuple(stage.steps * plan.cost.step_time_s for stage, plan in plans)
+        chunks = tuple(plan.chunk_size for _, plan in plans)
+        rows.append(StageTimes(name, f"1 x {gpu.name}, {gpu.dtype}", seconds, basis, chunks))
+    return rows
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def format_stage_times(name: str) -> str:
+    """:func:`stage_times` of profile ``name`` as a table, with the recipe's steps and batch size.
+
+    Example:
+        >>> print(format_stage_times("tiny"))
+        tiny: 300/150/150 steps, 64 per task and step
+        hardware                          stage 1  stage 2  stage 3    total  chunk       basis
+        2-core AMD EPYC CPU, 2 threads       55 s     45 s     80 s  3.0 min  -           measured
+    """
+    from jclip_lab.train import three_stage_recipe  # imported here, as in stage_times
+
+    stages = three_stage_recipe(get_profile(name))
+    lines = [
+        f"{name}: {'/'.join(str(stage.steps) for stage in stages)} steps, {stages[0].batch_size} per task and step",
+        f"{'hardware':<32} {'stage 1':>8} {'stage 2':>8} {'stage 3':>8} {'total':>8}  {'chunk':<11} basis",
+    ]
+    for row in stage_times(name):
+        chunks = "/".join("-" if chunk is None else str(chunk) for chunk in row.chunk_sizes) or "-"
+        stages = " ".join(f"{_duration(seconds):>8}" for seconds in row.seconds)
+        lines.append(f"{row.hardware:<32} {stages} {_duration(sum(row.seconds)):>8}  {chunks:<11} {row.basis}")
+    return "\n".join(lines)
 
 
 def detect_profile_name() -> str:
