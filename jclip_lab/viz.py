@@ -1,6 +1,7 @@
 """Pictures, tables and widgets for the notebooks.
 
-Galleries (:func:`show_images`), Matryoshka curves (:func:`plot_dimension_curves`), the image search at one
+Galleries (:func:`show_images`), Matryoshka curves (:func:`plot_dimension_curves`, over seeds
+:func:`plot_seed_curves`), per-seed comparisons (:func:`plot_seed_dots`), the image search at one
 prefix length (:func:`show_search`), 2-D maps of the embedding space (:func:`plot_projection`), labelled heatmaps
 (:func:`plot_heatmap`) and a query panel of ipywidgets (:func:`query_panel`) that works in JupyterLab and Colab.
 Text tables are in :mod:`jclip_lab.tables`.
@@ -108,6 +109,76 @@ def plot_dimension_curves(
     quality.legend(fontsize=8)
     quality.figure.tight_layout()
     return quality.figure
+
+
+def plot_seed_curves(
+    curves: Mapping[str, Sequence[Mapping[int, float]]],
+    metric: str = "R@1",
+    chance: float | None = None,
+    matryoshka_dims: Sequence[int] | None = None,
+) -> plt.Figure:
+    """:func:`plot_dimension_curves` over seeds: each seed's values as dots, the mean over seeds as the line.
+
+    Each seed's retention divides by that seed's own full-width value (the mean line is the mean of those ratios).
+
+    Args:
+        curves: arm name -> one ``{truncate_dim: metric there}`` per seed.
+        metric: the metric's name, for the axis labels.
+        chance: the metric of a random ranking, drawn as a dashed line.
+        matryoshka_dims: the trained prefix lengths; prefixes below the smallest are shaded as untrained.
+
+    Example:
+        >>> fig = plot_seed_curves({"a": [{16: 0.2, 64: 0.4}, {16: 0.3, 64: 0.5}]}, chance=0.01)
+        >>> [round(float(y), 1) for y in fig.axes[1].get_lines()[0].get_ydata()]  # mean of 50% and 60%, then 100%
+        [55.0, 100.0]
+        >>> plt.close(fig)
+    """
+    kept = {name: [{d: v / c[max(c)] for d, v in c.items()} for c in seeds] for name, seeds in curves.items()}
+    means = {name: {d: float(np.mean([c[d] for c in seeds])) for d in seeds[0]} for name, seeds in curves.items()}
+    fig = plot_dimension_curves(means, metric, chance, matryoshka_dims)
+    quality, retention = fig.axes
+    for name, line in zip(curves, retention.get_lines(), strict=False):  # the retention of the means: replace it
+        dims = sorted(means[name])
+        line.set_ydata([100 * np.mean([c[d] for c in kept[name]]) for d in dims])
+    for (name, seeds), line in zip(curves.items(), quality.get_lines(), strict=False):
+        for curve, ratios in zip(seeds, kept[name], strict=True):
+            dims = sorted(curve)
+            quality.plot(dims, [curve[d] for d in dims], ".", color=line.get_color(), alpha=0.6, ms=5)
+            retention.plot(dims, [100 * ratios[d] for d in dims], ".", color=line.get_color(), alpha=0.6, ms=5)
+    quality.set_title(f"{metric} at each prefix (dots: seeds, line: mean)")
+    return fig
+
+
+def plot_seed_dots(values: Mapping[str, Mapping[str, Sequence[float]]], ncols: int = 5) -> plt.Figure:
+    """A dot plot per measure: each arm's value per seed as dots and its mean as a bar, arms side by side.
+
+    Args:
+        values: arm name -> ``{measure: [value per seed]}`` (:func:`jclip_lab.studies.measure_seeds`' form).
+        ncols: panels per row.
+
+    Example:
+        >>> fig = plot_seed_dots({"joint": {"STS": [52.0, 54.0]}, "alone": {"STS": [33.0, 35.0]}})
+        >>> fig.axes[0].get_title(), [t.get_text() for t in fig.axes[0].get_xticklabels()]
+        ('STS', ['joint', 'alone'])
+        >>> plt.close(fig)
+    """
+    arms, measures = list(values), list(next(iter(values.values())))
+    ncols = min(ncols, len(measures))
+    nrows = -(-len(measures) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.8 * nrows), squeeze=False)
+    for ax in axes.flat[len(measures) :]:
+        ax.axis("off")
+    for ax, measure in zip(axes.flat, measures, strict=False):
+        for x, arm in enumerate(arms):
+            seeds = values[arm][measure]
+            colour = f"C{x}"
+            ax.plot([x] * len(seeds), seeds, "o", color=colour, alpha=0.7, ms=6)
+            ax.plot([x - 0.25, x + 0.25], [np.mean(seeds)] * 2, color=colour, lw=2.5)
+        ax.set_xticks(range(len(arms)), arms)
+        ax.set_xlim(-0.6, len(arms) - 0.4)
+        ax.set_title(measure, fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def _display(figure: Figure) -> None:

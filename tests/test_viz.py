@@ -75,3 +75,26 @@ def test_gallery_titles_keep_the_score_however_long_the_caption():
     title = fig.axes[0].get_title()
     assert title.startswith("0.87\n") and title.endswith("…") and len(title.splitlines()) == 3
     plt.close(fig)
+
+
+def test_seed_curves_draw_each_seed_and_the_mean_of_its_retentions():
+    from jclip_lab.viz import plot_seed_curves
+
+    seeds = [{16: 0.2, 64: 0.4}, {16: 0.45, 64: 0.5}]  # retentions 50% and 90%: their mean 70% (not 65/90 = 72%)
+    fig = plot_seed_curves({"with": seeds, "without": seeds}, "R@5", chance=0.01)
+    quality, kept = fig.axes
+    assert list(kept.get_lines()[0].get_ydata()) == [70.0, 100.0]
+    dots = [line for line in quality.get_lines() if line.get_linestyle() == "None" and line.get_marker() == "."]
+    assert len(dots) == 4 and list(dots[1].get_ydata()) == [0.45, 0.5]  # 2 arms x 2 seeds
+    plt.close(fig)
+
+
+def test_seed_dots_show_every_seed_and_the_mean_per_arm():
+    from jclip_lab.viz import plot_seed_dots
+
+    fig = plot_seed_dots({"a": {"gap": [0.4, 0.6], "R@1": [0.1, 0.2]}, "b": {"gap": [0.8, 1.0], "R@1": [0.5, 0.7]}})
+    gap = fig.axes[0]
+    assert [ax.get_title() for ax in fig.axes] == ["gap", "R@1"]
+    points, mean = gap.get_lines()[2:4]  # arm b: its seeds, then its mean bar
+    assert list(points.get_ydata()) == [0.8, 1.0] and list(mean.get_ydata()) == [0.9, 0.9]
+    plt.close(fig)
