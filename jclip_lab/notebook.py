@@ -15,6 +15,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -68,15 +69,28 @@ def _colab_cache(verbose: bool) -> None:
         )
 
 
+@dataclass
+class Elapsed:
+    """What :func:`timed` measured: ``seconds`` is set when the block ends."""
+
+    seconds: float = 0.0
+
+
 @contextmanager
-def timed(what: str) -> Iterator[None]:
+def timed(what: str) -> Iterator[Elapsed]:
     """Print how long the block took: ``what: 12.3 s``. Cells that train or load models use it.
 
+    The block gets an :class:`Elapsed` whose ``seconds`` hold the time once it ends (e.g. to compute a speed).
+
     Example:
-        >>> with timed("nothing"):
-        ...     pass  # doctest: +ELLIPSIS
+        >>> with timed("nothing") as elapsed:
+        ...     pass
         nothing: 0.0 s
+        >>> elapsed.seconds < 1
+        True
     """
+    elapsed = Elapsed()
     start = time.perf_counter()
-    yield
-    print(f"{what}: {time.perf_counter() - start:.1f} s")
+    yield elapsed
+    elapsed.seconds = time.perf_counter() - start
+    print(f"{what}: {elapsed.seconds:.1f} s")
