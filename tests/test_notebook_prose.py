@@ -18,15 +18,17 @@ NOTEBOOKS = sorted(Path(__file__).parent.parent.joinpath("notebooks").glob("*.ip
 FACTS = Path(__file__).parent.parent / "notebooks" / "cited_facts.json"
 # decimals (0.35, 89.84), percentages (98.7%, 40%) and numbers of three or more digits (512, 1,024, 865,278,476)
 NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+\.\d+|\d+%|\d{3,})(?![\w])")
-SKIP = re.compile(r"`[^`]*`|\]\([^)]*\)|https?://\S+|arXiv:\s?\d{4}\.\d{4,5}|\b(?:19|20)\d{2}\b")
+SKIP = re.compile(r"```.*?```|`[^`]*`|\]\([^)]*\)|https?://\S+|arXiv:\s?\d{4}\.\d{4,5}|\b(?:19|20)\d{2}\b", re.S)
 
 
 def prose_numbers(markdown: str) -> set[str]:
-    """The numbers a markdown cell states, outside code spans, links, arXiv ids and years.
+    """The numbers a markdown cell states, outside code (spans and fenced blocks), links, arXiv ids and years.
 
     Example:
         >>> sorted(prose_numbers("R@5 of 89.84 at `dim=256` ([paper](https://x.org/2412.08802)), 98.7% kept, 1,024"))
         ['1024', '89.84', '98.7%']
+        >>> prose_numbers("```python\nencode(texts, batch_size=512)\n```")
+        set()
     """
     return {number.replace(",", "") for number in NUMBER.findall(SKIP.sub(" ", markdown))}
 
