@@ -36,3 +36,8 @@ def model(tokenizer):
 
     seed_everything(0)
     return JClipModel.from_preset("tiny", tokenizer=tokenizer, vocab_size=len(tokenizer))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: by then the notebook tests have trained and cached the zoo models they open."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)  # a stable sort keeps the rest

@@ -13,10 +13,10 @@ It needs a Chromium or Chrome binary (``apt-get install chromium``; no browser i
 ``pip install playwright``; without either it is skipped, saying which. ``JCLIP_CHROMIUM`` names another binary.
 Screenshots go to ``$JCLIP_SCREENSHOTS`` if set, else to pytest's temporary folder.
 
-The notebooks load trained zoo models. The test loads (and on a cold cache trains) every zoo variant the two
-notebooks use *before* starting the browser, in this process, on the CPU with one thread, as the notebooks'
-kernels would: a cold cache costs the few minutes of training once (the notebook tests then find the models
-cached), and the browser's timeouts only have to cover running the notebooks.
+The notebooks load trained zoo models. The browser tests run last in a session (tests/conftest.py), after the
+notebook tests have trained and cached them; run alone, the test first loads (on a cold cache trains) every zoo
+variant the two notebooks use, in this process, on the CPU with one thread, as the notebooks' kernels would, so
+that the browser's timeouts only have to cover running the notebooks.
 """
 
 from __future__ import annotations
