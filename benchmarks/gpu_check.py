@@ -1,6 +1,6 @@
 """One command for the first GPU: the small and base profiles in bf16 and fp32, eager and compiled, measured.
 
-For each profile (its model at the geometry and batch of stage 1 of its recipe: short captions and text pairs,
+For each profile (its model at the geometry and batch of stage 1 of its recipe: short captions, text pairs, digits,
 ``batch`` of each per step) it runs a fixed number of real optimizer steps (``jclip_lab.measure.training_throughput``)
 and prints examples/s, the MFU (the cost model's FLOPs per second over the GPU's datasheet peak, or a measured
 matmul's on a GPU the lab does not know), the peak memory the timed steps allocated

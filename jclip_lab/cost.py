@@ -767,7 +767,7 @@ def stage_tasks(stage: train.Stage) -> tuple[Task, ...]:
     Example:
         >>> from jclip_lab.profiles import get_profile
         >>> [task.kind for task in stage_tasks(train.three_stage_recipe(get_profile("tiny"))[2])]
-        ['image_text', 'image_text', 'triplet']
+        ['image_text', 'image_text', 'triplet', 'image_text']
     """
     kinds = {("image", "text"): "image_text", ("text", "text"): "text_pair", ("text", "text", "text"): "triplet"}
     tasks = []
@@ -793,7 +793,7 @@ def plan_recipe(
         >>> from jclip_lab.profiles import get_profile
         >>> plans = plan_recipe(get_profile("small"), mfu=0.2)
         >>> [(stage.steps, round(plan.cost.step_time_s * 1e3, 1), plan.chunk_size) for stage, plan in plans]
-        [(3000, 5.1, None), (1500, 11.0, None), (1500, 19.5, None)]
+        [(3000, 7.8, None), (1500, 17.0, None), (1500, 25.5, None)]
     """
     config = config_preset(profile.model)
     return [

@@ -152,7 +152,7 @@ def stage_times(name: str) -> list[StageTimes]:
         [55, 45, 80]
         >>> row = stage_times("base")[0]
         >>> row.hardware, [round(s / 3600, 1) for s in row.seconds], row.chunk_sizes
-        ('1 x T4 16GB, fp16', [5.5, 5.4, 9.6], (256, 128, 128))
+        ('1 x T4 16GB, fp16', [8.8, 8.5, 12.8], (256, 128, 128))
     """
     from jclip_lab import cost  # imported here: the cost model builds on the models, which build on this module
 

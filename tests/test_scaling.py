@@ -101,7 +101,8 @@ def test_gpu_check_without_a_gpu_says_so_and_runs_dry_on_the_cpu(monkeypatch, ca
     assert _script("gpu_check").main(["--json", str(tmp_path / "rows.json")]) == 0
     assert "No CUDA GPU here" in capsys.readouterr().out
     (row,) = json.loads((tmp_path / "rows.json").read_text())
-    assert (row["profile"], row["examples_per_step"], row["peak_bytes"]) == ("tiny", 4, None)
+    tasks = len(three_stage_recipe(get_profile("tiny"))[0].tasks)  # short captions, text pairs, digits
+    assert (row["profile"], row["examples_per_step"], row["peak_bytes"]) == ("tiny", 2 * tasks, None)
     assert row["model_flops"] > 0 and row["mfu"] > 0
 
 
