@@ -4,7 +4,8 @@
   kernel (it counts the CUDA kernels already, with the same formula).
 - :func:`saved_activation_bytes`: the distinct storages autograd keeps for backward (``saved_tensors_hooks``):
   exactly what the cost model calls activations.
-- :func:`profile_step`: ``torch.profiler`` around a step: where its time goes, operator by operator.
+- :func:`profile_step`: ``torch.profiler`` around a step: where its time goes, operator by operator;
+  :func:`top_operators` reads off the operators that took the most time.
 - :func:`peak_memory_bytes`: the peak of the memory allocated while a step runs, above what was allocated
   before it: ``torch.cuda.max_memory_allocated`` on a GPU, the profiler's allocation events on a CPU.
 - :func:`checkpoint_blocks`: run both towers' blocks under ``torch.utils.checkpoint``, to measure what
@@ -132,6 +133,47 @@ def profile_step(step: Callable[[], object]) -> profile:
     with _quiet_stderr(), profile(activities=activities) as profiler:
         step()
     return profiler
+
+
+@dataclass(frozen=True)
+class OperatorTime:
+    """One operator's share of a profiled step (see :func:`top_operators`).
+
+    Attributes:
+        name: the operator, e.g. ``aten::mm``.
+        seconds: its self time (time inside the operator, not in the operators it calls), summed over its calls.
+        share: ``seconds`` over the self time of all operators of the step.
+        calls: how many times it ran.
+    """
+
+    name: str
+    seconds: float
+    share: float
+    calls: int
+
+
+def top_operators(profiler: profile, k: int = 8) -> list[OperatorTime]:
+    """The ``k`` operators of a :func:`profile_step` run with the most self time, largest first.
+
+    Self time is CPU time on a CPU and GPU time when the profiler recorded CUDA activity (a GPU's work is timed
+    on the GPU; its CPU time is mostly kernel launches). The shares are of the total over *all* operators, so
+    the ``k`` shown sum to at most 1.
+
+    Example:
+        >>> a, b = torch.randn(256, 256), torch.randn(256, 256)
+        >>> rows = top_operators(profile_step(lambda: (a @ b).relu()), k=2)
+        >>> rows[0].name, rows[0].calls, 0 < rows[0].share <= 1
+        ('aten::mm', 1, True)
+    """
+    events = profiler.key_averages()
+    on_gpu = any(event.self_device_time_total > 0 for event in events)
+
+    def self_us(event) -> float:  # microseconds
+        return event.self_device_time_total if on_gpu else event.self_cpu_time_total
+
+    total = sum(self_us(event) for event in events) or 1.0
+    ranked = sorted(events, key=self_us, reverse=True)[:k]
+    return [OperatorTime(e.key, self_us(e) / 1e6, self_us(e) / total, e.count) for e in ranked]
 
 
 def peak_memory_bytes(step: Callable[[], object], device: torch.device | str = "cpu") -> int:

@@ -113,3 +113,12 @@ def test_bench_train_prints_a_row_per_setting_with_ratios_to_fp32_eager(capsys) 
     assert out.startswith("device cpu") and f"torch {torch.__version__}" in out
     rows = [line.split() for line in out.splitlines() if line.startswith("tiny")]
     assert [(row[1], row[2], row[6]) for row in rows] == [("fp32", "eager", "1.00x"), ("bf16", "eager", rows[1][6])]
+
+
+def test_top_operators_rank_a_profiled_step_by_self_time() -> None:
+    a, b = torch.randn(512, 512), torch.randn(512, 512)
+    rows = measure.top_operators(measure.profile_step(lambda: [(a @ b).add(1.0) for _ in range(3)]), k=20)
+    assert [row.seconds for row in rows] == sorted((row.seconds for row in rows), reverse=True)
+    assert rows[0].name == "aten::mm" and rows[0].calls == 3  # the matmul dominates an add of the same size
+    assert {row.name for row in rows} >= {"aten::mm", "aten::add"}
+    assert sum(row.share for row in rows) == pytest.approx(1.0)  # k above the number of operators: all of them
