@@ -3,8 +3,10 @@ checkpointing, caching), the measurements before and after, and the real-format 
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -188,3 +190,54 @@ def test_the_command_line_reports_bad_rows_then_trains_without_them(model, world
     assert main([*arguments, "--skip-bad-rows"]) == 0
     output = capsys.readouterr().out
     assert "skipped:" in output and "held-out R@1" in output and (tmp_path / "tuned" / "model.safetensors").exists()
+
+
+# --- cheaper measurements and memory plans (notebook 12) ----------------------------------------------------
+
+
+def test_lab_text_pairs_mix_in_without_measuring_the_world(model, world, clocks):
+    from jclip_lab.finetune.tuning import lab_text_pairs
+
+    pairs = lab_text_pairs(world)
+    assert len(pairs.pairs) == sum(p["split"] == "train" for p in world.text_pairs) and not pairs.report.problems
+    config = FinetuneConfig(**{**QUICK.__dict__, "pair_ratio": 0.5})
+    result = finetune(model, read_captioned_images(clocks), config, pairs=pairs, world=None, progress=False)
+    assert set(result.after) == {"held-out R@1", "held-out R@5"}  # no world: only your held-out rows
+
+
+def test_forgetting_measures_are_the_lab_measures_in_fewer_languages(model, world):
+    from jclip_lab.evaluate import Embedder
+    from jclip_lab.evaluate.world_benchmarks import sts_benchmark
+    from jclip_lab.finetune.tuning import forgetting_measures
+
+    measured = forgetting_measures(model, world, ("de", "ja"))
+    assert set(measured) == {"text retrieval R@1", "sts", "scenes t2i R@1"}
+    sts = {r.subset: r.value for r in sts_benchmark(Embedder(model, world), "test", ("de", "ja"))}
+    assert measured["sts"] == pytest.approx(sts["all"])
+    assert forgetting_measures(model, world, ("de",))["sts"] == pytest.approx(sts["de"])
+
+
+@pytest.mark.parametrize("options", [{}, {"freeze": "text"}, {"lora_rank": 4}, {"chunk_size": 2}])
+def test_finetune_cost_without_a_model_matches_the_check_finetune_makes(model, options):
+    from jclip_lab.finetune.tuning import estimate_memory, finetune_cost, prepare
+
+    config = FinetuneConfig(batch_size=8, precision="fp32", **options)
+    prepared = prepare(copy.deepcopy(model), config)
+    expected = estimate_memory(prepared, config, pair_batch=8, device=torch.device("cpu"))
+    assert finetune_cost(model.config, config).peak_bytes == expected.peak_bytes
+
+
+def test_a_plan_for_a_gpu_names_the_gpu_and_finds_the_largest_batch():
+    from jclip_lab.cost import T4
+    from jclip_lab.finetune.tuning import check_fits_on, largest_batch
+    from jclip_lab.models import config_preset
+
+    real, at_512 = config_preset("jina-clip-v2"), {"image_size": 512, "max_text_length": 77}
+    with pytest.raises(MemoryError, match=r"batch_size=32 needs about .* GiB .* a T4 16GB has 16 GiB.*chunk_size"):
+        check_fits_on(real, FinetuneConfig(batch_size=32, **at_512), T4)
+    lean = FinetuneConfig(lora_rank=16, gradient_checkpointing=True, chunk_size=8, **at_512)
+    largest = largest_batch(real, replace(lean, chunk_size=None), T4, most=1024)
+    assert 2 <= largest < 1024
+    check_fits_on(real, replace(lean, chunk_size=None, batch_size=largest), T4)
+    with pytest.raises(MemoryError):
+        check_fits_on(real, replace(lean, chunk_size=None, batch_size=2 * largest), T4)

@@ -1,7 +1,8 @@
 """Fine-tuning on your own images and texts without forgetting text retrieval.
 
 - ``data``: read a folder of images with a captions table (CSV/JSONL), and text-pair tables; every bad row reported.
-- ``tuning``: :func:`finetune`, :class:`FinetuneConfig` (freeze a tower, LoRA, checkpointing, caching, precision).
+- ``tuning``: :func:`finetune`, :class:`FinetuneConfig` (freeze a tower, LoRA, checkpointing, caching, precision);
+  the measurements before and after; memory plans for any GPU (:func:`finetune_cost`, :func:`check_fits_on`).
 
 Example:
     >>> FinetuneConfig(lora_rank=8).lora_rank
@@ -19,9 +20,14 @@ from jclip_lab.finetune.data import (
 from jclip_lab.finetune.tuning import (
     FinetuneConfig,
     FinetuneResult,
+    check_fits_on,
     finetune,
+    finetune_cost,
+    forgetting_measures,
     held_out_retrieval,
     lab_retrieval,
+    lab_text_pairs,
+    largest_batch,
     merge_lora,
 )
 
@@ -32,9 +38,14 @@ __all__ = [
     "FinetuneConfig",
     "FinetuneResult",
     "TextPairs",
+    "check_fits_on",
     "finetune",
+    "finetune_cost",
+    "forgetting_measures",
     "held_out_retrieval",
     "lab_retrieval",
+    "lab_text_pairs",
+    "largest_batch",
     "merge_lora",
     "read_captioned_images",
     "read_text_pairs",

@@ -23,9 +23,13 @@ Example:
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -33,8 +37,14 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from jclip_lab.evaluate import Embedder, chance_retrieval, retrieval_metrics
-from jclip_lab.evaluate.world_benchmarks import source_benchmark, sts_benchmark, text_retrieval_benchmark
-from jclip_lab.finetune.data import CaptionedImages, Row, TextPairs
+from jclip_lab.evaluate.world_benchmarks import (
+    cross_modal_retrieval,
+    source_benchmark,
+    sts_benchmark,
+    text_retrieval,
+    text_retrieval_benchmark,
+)
+from jclip_lab.finetune.data import CaptionedImages, DataReport, Row, TextPairs
 from jclip_lab.models import JClipModel
 from jclip_lab.models.preprocess import resize_images
 from jclip_lab.profiles import get_device, seed_everything
@@ -43,6 +53,10 @@ from jclip_lab.train import History, Stage, make_optimizer, training_step
 from jclip_lab.train.precision import choose_precision
 from jclip_lab.world import World
 from jclip_lab.world.datasets import Collator, TaskMixer, TextPairDataset
+
+if TYPE_CHECKING:
+    from jclip_lab.cost import GPU, StepCost
+    from jclip_lab.models import JClipConfig
 
 TOWERS = ("text", "vision")
 LORA_TARGETS = ("qkv", "proj", "fc1", "fc2")  # every linear layer of the text tower's blocks
@@ -206,6 +220,49 @@ def lab_retrieval(model: JClipModel, world: World, languages: Sequence[str] = ("
     return {"text retrieval R@1": float(np.mean(text)), "sts": sts[0], "scenes t2i R@1": scenes[0]}
 
 
+def lab_text_pairs(world: World, split: str = "train") -> TextPairs:
+    """The world's text pairs of ``split`` (translations of names and captions, paraphrases) as :class:`TextPairs`.
+
+    ``finetune(..., pairs="lab", world=world)`` mixes the same pairs in but also measures the world before and
+    after; ``pairs=lab_text_pairs(world)`` with ``world=None`` mixes them in and leaves the measuring to you.
+
+    Example:
+        >>> pairs = lab_text_pairs(world)
+        >>> len(pairs.pairs) == sum(p["split"] == "train" for p in world.text_pairs), pairs.report.problems
+        (True, [])
+    """
+    pairs = [(p["a"], p["b"]) for p in world.text_pairs if p["split"] == split]
+    return TextPairs(pairs, DataReport(Path(f"world text pairs ({split})"), len(pairs)))
+
+
+def forgetting_measures(model: JClipModel, world: World, languages: Sequence[str] = ("de", "ja", "ar")):
+    """:func:`lab_retrieval`'s three measures, each restricted to ``languages``: cheap enough to run per seed.
+
+    Text retrieval R@1 finds the English name of a country, language or currency from its name in one of
+    ``languages`` (English itself is skipped: its queries would be the answers), mean over the three kinds; STS
+    Spearman x100 and scene text-to-image R@1 are means over ``languages``.
+
+    Example:
+        >>> sorted(forgetting_measures(model, world, ("de",)))
+        ['scenes t2i R@1', 'sts', 'text retrieval R@1']
+    """
+    embedder = Embedder(model, world)
+    text = []
+    for kind in ("country", "language", "currency"):
+        pairs = [
+            p for p in world.text_pairs
+            if p["split"] == "test" and p["kind"] == kind and p["lang_a"] == "en" and p["lang_b"] in languages
+        ]  # fmt: skip
+        if pairs:
+            text.append(text_retrieval(embedder, pairs)[0]["R@1"])
+    sts = [r.value for r in sts_benchmark(embedder, "test", languages) if r.subset == "all"]
+    scenes = [
+        cross_modal_retrieval(embedder, world.select("scenes", "test", language), language)["t2i"]["R@1"]
+        for language in languages
+    ]
+    return {"text retrieval R@1": float(np.mean(text)), "sts": sts[0], "scenes t2i R@1": float(np.mean(scenes))}
+
+
 def device_memory(device: torch.device) -> int:
     """Bytes of memory on ``device``: the GPU's, or the machine's RAM for a CPU.
 
@@ -253,6 +310,99 @@ def check_fits(model: JClipModel, config: FinetuneConfig, pair_batch: int, devic
             "gradient_checkpointing=True, lora_rank (e.g. 8) or freeze='vision', or a smaller batch_size."
         )
     return peak
+
+
+@functools.lru_cache(maxsize=64)
+def _trainable_of(config_json: str, freeze: str | None, lora_rank: int | None) -> int:
+    from jclip_lab.models import JClipConfig
+
+    with torch.device("meta"):  # shapes only: nothing is allocated, even for the real model
+        model = JClipModel(JClipConfig.from_dict(json.loads(config_json)))
+    return trainable_parameters(prepare(model, FinetuneConfig(freeze=freeze, lora_rank=lora_rank)))
+
+
+def finetune_cost(model_config: JClipConfig, config: FinetuneConfig, gpu: GPU | None = None) -> StepCost:
+    """The cost model's estimate of one fine-tuning step of a model of this geometry, without building the model.
+
+    As :func:`estimate_memory` (what :func:`finetune` checks before training), for a GPU you may not have:
+    ``config.batch_size`` image-caption pairs and ``pair_ratio`` times as many text pairs, at the config's image
+    size and text length; 16-bit autocast unless ``config.precision`` is ``fp32`` (fp16 on a T4 takes what bf16
+    takes); only the parameters that ``freeze`` and ``lora_rank`` leave trainable get gradients and AdamW state.
+
+    Args:
+        model_config: the model's geometry (e.g. ``config_preset("jina-clip-v2")``).
+        config: the fine-tuning settings.
+        gpu: the accelerator, for the step time (default :data:`jclip_lab.cost.H100_SXM`).
+
+    Returns:
+        A :class:`jclip_lab.cost.StepCost` (``peak_bytes``: the estimated peak memory).
+
+    Example:
+        >>> from jclip_lab.models import config_preset
+        >>> real = config_preset("jina-clip-v2")
+        >>> settings = FinetuneConfig(batch_size=32, image_size=512, max_text_length=77, lora_rank=16)
+        >>> round(finetune_cost(real, settings).peak_bytes / 2**30, 1)
+        69.8
+    """
+    from jclip_lab.cost import H100_SXM, Task, step_cost
+
+    text_length = config.max_text_length or model_config.max_text_length
+    image_size = config.image_size or model_config.image_size
+    tasks = [Task("image_text", config.batch_size, text_length, image_size)]
+    pair_batch = round(config.batch_size * config.pair_ratio)
+    if pair_batch >= 2:
+        tasks.append(Task("text_pair", pair_batch, text_length))
+    trainable = _trainable_of(model_config.to_json_string(), config.freeze, config.lora_rank)
+    return step_cost(model_config, tasks, precision="fp32" if config.precision == "fp32" else "bf16",
+                     checkpointing=config.gradient_checkpointing, chunk_size=config.chunk_size,
+                     gpu=gpu or H100_SXM, trainable=trainable)  # fmt: skip
+
+
+def check_fits_on(model_config: JClipConfig, config: FinetuneConfig, gpu: GPU, usable: float = 0.9) -> int:
+    """The estimated peak bytes of a fine-tuning step on ``gpu``; a MemoryError if it exceeds ``usable`` of its memory.
+
+    The same check as :func:`finetune` makes on the device it runs on (:func:`check_fits`), for any GPU of
+    :data:`jclip_lab.cost.GPUS`, before you rent or start one.
+
+    Raises:
+        MemoryError: the step does not fit; the message says by how much and what lowers it.
+
+    Example:
+        >>> from jclip_lab.cost import T4
+        >>> from jclip_lab.models import config_preset
+        >>> settings = FinetuneConfig(batch_size=8, image_size=512, max_text_length=77, lora_rank=16,
+        ...                           gradient_checkpointing=True, chunk_size=8)
+        >>> round(check_fits_on(config_preset("jina-clip-v2"), settings, T4) / 2**30, 1)
+        9.4
+    """
+    peak = finetune_cost(model_config, config, gpu).peak_bytes
+    if peak > usable * gpu.memory_bytes:
+        raise MemoryError(
+            f"A step with batch_size={config.batch_size} needs about {peak / 2**30:.1f} GiB (cost-model estimate) "
+            f"but a {gpu.name} has {gpu.memory_bytes / 2**30:.0f} GiB, {usable:.0%} of it usable. Lower it with "
+            "chunk_size (gradient caching, e.g. 8), gradient_checkpointing=True, lora_rank (e.g. 16) or "
+            "freeze='vision', or a smaller batch_size."
+        )
+    return peak
+
+
+def largest_batch(model_config: JClipConfig, config: FinetuneConfig, gpu: GPU, most: int = 4096) -> int:
+    """The largest power-of-two ``batch_size`` (at most ``most``) whose step fits ``gpu`` (0 if not even 2 fits).
+
+    Example:
+        >>> from jclip_lab.cost import T4
+        >>> from jclip_lab.models import config_preset
+        >>> largest_batch(config_preset("jina-clip-v2"), FinetuneConfig(image_size=512, max_text_length=77), T4)
+        0
+    """
+    batch, best = 2, 0
+    while batch <= most:
+        try:
+            check_fits_on(model_config, replace(config, batch_size=batch), gpu)
+        except MemoryError:
+            break
+        best, batch = batch, batch * 2
+    return best
 
 
 @dataclass
