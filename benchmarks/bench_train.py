@@ -1,7 +1,7 @@
 """Training throughput (examples/s) and MFU per profile geometry, precision and compile setting, in one run.
 
-For each profile (``tiny``, ``small``, ``base``: its model at the geometry of stage 1 of its recipe, short captions
-and text pairs), each precision (fp32, bf16 autocast) and eager or compiled towers, it times real optimizer steps
+For each profile (``tiny``, ``small``, ``base``: its model at the geometry of stage 1 of its recipe, short captions,
+text pairs and digits), each precision (fp32, bf16 autocast) and eager or compiled towers, it times real optimizer steps
 (``jclip_lab.measure.training_throughput``: forward, the Matryoshka losses, backward, clipping, AdamW) on
 synthetic batches of fixed shape, and prints per row:
 
