@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 import sys
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
@@ -350,12 +351,15 @@ class LivePlot:
 
         if get_ipython() is None:
             return
-        from IPython.display import display
+        from IPython.display import Image, display
 
+        # As a PNG: a Figure made without pyplot has no rich display unless matplotlib's inline backend is active.
+        png = io.BytesIO()
+        self.figure.savefig(png, format="png", dpi=80)
         if self.handle is None:
-            self.handle = display(self.figure, display_id=True)
+            self.handle = display(Image(data=png.getvalue()), display_id=True)
         else:
-            self.handle.update(self.figure)
+            self.handle.update(Image(data=png.getvalue()))
 
 
 class Panel:
