@@ -14,9 +14,10 @@ It needs a Chromium or Chrome binary (``apt-get install chromium``; no browser i
 Screenshots go to ``$JCLIP_SCREENSHOTS`` if set, else to pytest's temporary folder.
 
 The notebooks load trained zoo models. The test loads (and on a cold cache trains) every zoo variant the two
-notebooks use *before* starting the browser, in this process, on the CPU with one thread, as the notebooks'
-kernels would: a cold cache costs the few minutes of training once (the notebook tests then find the models
-cached), and the browser's timeouts only have to cover running the notebooks.
+notebooks use, on the profile and on the study profile for every seed, *before* starting the browser, in this
+process, on the CPU with one thread, as the notebooks' kernels would: a cold cache costs the few minutes of
+training once (the notebook tests then find the models cached), and the browser's timeouts only have to cover
+running the notebooks.
 """
 
 from __future__ import annotations
@@ -86,10 +87,16 @@ def chromium():
     pytest.skip("no Chromium found: apt-get install chromium (or set JCLIP_CHROMIUM to a Chromium or Chrome binary)")
 
 
-def _notebook_variants(*names: str) -> list[str]:
-    """The zoo variants the notebooks load (``zoo.load()`` is the canonical one)."""
+def _notebook_variants(*names: str) -> tuple[list[str], list[str]]:
+    """The zoo variants the notebooks load: ``(on the profile, on the study profile)``.
+
+    ``zoo.load()`` is the canonical one; ``zoo.load(variant="x")`` a variant on the profile;
+    ``zoo.load(study, "x", ...)`` a variant on ``studies.study_profile(profile)``, loaded for every seed.
+    """
     sources = "".join(cell.source for name in names for cell in nbformat.read(NOTEBOOKS / name, as_version=4).cells)
-    return sorted({"canonical", *re.findall(r"""variant=["']([\w-]+)["']""", sources)})
+    on_profile = sorted({"canonical", *re.findall(r"""variant=["']([\w-]+)["']""", sources)})
+    on_study = sorted(set(re.findall(r"""zoo\.load\(study, ["']([\w-]+)["']""", sources)))
+    return on_profile, on_study
 
 
 @contextlib.contextmanager
@@ -115,14 +122,20 @@ def expected(chromium):
     Loading the zoo models here warms the cache for the notebooks (or trains them, a few minutes on a cold cache).
     """
     with _kernel_like_environment():
-        from jclip_lab import zoo
+        from jclip_lab import studies, zoo
         from jclip_lab.evaluate import Embedder
         from jclip_lab.matryoshka import dimension_sweep
+        from jclip_lab.profiles import get_profile
         from jclip_lab.world import load_world
 
         world = load_world(progress=False)
-        for variant in _notebook_variants("08_matryoshka.ipynb", "09_embedding_space.ipynb"):
+        on_profile, on_study = _notebook_variants("08_matryoshka.ipynb", "09_embedding_space.ipynb")
+        for variant in on_profile:
             zoo.load(variant=variant, progress=False)
+        study = studies.study_profile(get_profile())
+        for variant in on_study:
+            for seed in studies.SEEDS:
+                zoo.load(study, variant, seed=seed, progress=False)
         final = zoo.load(progress=False)
         dims = final.config.matryoshka_dims
         scene = world.images[world.select("scenes", "test")[0]]["short"]
