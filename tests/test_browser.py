@@ -328,12 +328,16 @@ def _widget(page, kind: str, label: str):
     return page.locator(f".widget-{kind}").filter(has=description)
 
 
-def _wait_for_view(page, output, line: str) -> str:
-    """Wait until the panel's output prints ``line`` and shows a loaded figure; return its printed text."""
+def _wait_for_view(page, output, line: str, figures: int = 1) -> str:
+    """Wait until the panel's output prints ``line`` and shows ``figures`` loaded figures; return its printed text.
+
+    A view's figures arrive one by one (each is its own display message): wait for all of them before comparing.
+    """
     page.wait_for_function(
-        """([output, line]) => output.innerText.includes(line)
-            && [...output.querySelectorAll("img")].some(img => img.complete && img.naturalWidth > 0)""",
-        arg=[output.element_handle(), line],
+        """([output, line, figures]) => output.innerText.includes(line)
+            && [...output.querySelectorAll("img")].filter(img => img.complete && img.naturalWidth > 0).length
+               >= figures""",
+        arg=[output.element_handle(), line, figures],
         timeout=WIDGET_UPDATE_S * 1000,
     )
     return output.inner_text().strip()
@@ -395,12 +399,14 @@ def test_matryoshka_slider_shows_the_librarys_numbers_at_each_dim(browser, lab, 
     start = int(readout.inner_text())
     assert start == max(dims), f"the slider starts at {start}, not at the full width {max(dims)}"
     down = sorted(dims, reverse=True)[:4]  # the full width, then three smaller dims, one keyboard step each
-    shown = {start: _wait_for_view(page, output, f"dim {start}\n")}
+    count = 2  # every view draws two figures: the top-k results, and the R@5 curves with the dim marked
+    shown = {start: _wait_for_view(page, output, f"dim {start}\n", count)}
     figures = {start: _figures(output)}
+    assert len(figures[start]) == count, f"the panel shows {len(figures[start])} figures, not {count}"
     for dim in down[1:]:
         began = time.perf_counter()
         _press(handle, "ArrowLeft")  # noUiSlider's keyboard support: one step down
-        text = shown[dim] = _wait_for_view(page, output, f"dim {dim}\n")
+        text = shown[dim] = _wait_for_view(page, output, f"dim {dim}\n", count)
         print(f"slider at {dim}: panel updated in {time.perf_counter() - began:.1f} s")
         page.screenshot(path=screenshots / f"08_slider_dim_{dim}.png")
         assert int(readout.inner_text()) == dim
@@ -414,7 +420,7 @@ def test_matryoshka_slider_shows_the_librarys_numbers_at_each_dim(browser, lab, 
     assert len(set(shown.values())) == len(shown), "the panel printed the same text at two dims"
     for dim in down[-2::-1]:  # back up: each dim draws the figure it drew on the way down
         _press(handle, "ArrowRight")
-        _wait_for_view(page, output, f"dim {dim}\n")
+        _wait_for_view(page, output, f"dim {dim}\n", count)
         assert _figures(output) == figures[dim], f"dim {dim} drew a different figure the second time"
     _close(page)
     assert not console.unexpected(), "\n".join(console.unexpected())
