@@ -16,13 +16,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from jclip_lab.evaluate import Embedder, cross_modal_retrieval
+from jclip_lab.evaluate import Embedder, cross_modal_retrieval, evaluate_world
 from jclip_lab.similarity import truncate
+from jclip_lab.studies import SEEDS, Measure
 from jclip_lab.tables import format_table
 from jclip_lab.vector_search import BYTES_PER_NUMBER, index_megabytes, search_seconds
 from jclip_lab.world import CAPTION_LANGUAGES, TRANSFER_LANGUAGES
@@ -121,6 +122,44 @@ def sweep_table(sweeps: Mapping[str, Sweep], metrics: Sequence[str] = ("R@1", "R
         for dim in sweep.truncate_dims:
             rows.append([name, dim, *(value for m in metrics for value in (sweep.metrics[dim][m], kept[m][dim]))])
     return format_table(rows, ["model", "dim", *(h for m in metrics for h in (m, f"{m} kept"))])
+
+
+def seed_dimension_curves(
+    load: Callable[[int], object],
+    world,
+    measures: Sequence[Measure],
+    truncate_dims: Sequence[int],
+    languages: Sequence[str],
+    seeds: Sequence[int] = SEEDS,
+) -> dict[str, list[dict[int, float]]]:
+    """Each measure of the model ``load(seed)`` returns, at each prefix length, for every seed.
+
+    :func:`jclip_lab.studies.measure_seeds` at several ``truncate_dim``: each seed's model is embedded once (one
+    :class:`~jclip_lab.evaluate.Embedder`) and every prefix slices and re-normalises those embeddings; only the
+    benchmarks the measures need are run.
+
+    Returns:
+        ``{label: [{truncate_dim: value} per seed]}``, the form ``viz.plot_seed_curves`` draws; the values of one
+        dim over the seeds, ``[curve[dim] for curve in curves[label]]``, go to ``studies.paired``.
+
+    Example:
+        >>> curves = seed_dimension_curves(lambda seed: model, world, [Measure("t2i R@5", "t2i", "R@5")],
+        ...                                truncate_dims=(16, 128), languages=["en"], seeds=(0, 1))
+        >>> [sorted(curve) for curve in curves["t2i R@5"]]
+        [[16, 128], [16, 128]]
+    """
+    tasks = sorted({m.task for m in measures})
+    curves: dict[str, list[dict[int, float]]] = {m.label: [] for m in measures}
+    for seed in seeds:
+        model = load(seed)
+        embedder = Embedder(model, world)
+        reports = {
+            dim: evaluate_world(model, world, languages=languages, truncate_dim=dim, embedder=embedder, tasks=tasks)
+            for dim in truncate_dims
+        }
+        for m in measures:
+            curves[m.label].append({dim: report.get(m.task, m.metric, m.subset) for dim, report in reports.items()})
+    return curves
 
 
 # ---------------------------------------------------------------- the slider's update function

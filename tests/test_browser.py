@@ -15,8 +15,9 @@ Screenshots go to ``$JCLIP_SCREENSHOTS`` if set, else to pytest's temporary fold
 
 The notebooks load trained zoo models. The browser tests run last in a session (tests/conftest.py), after the
 notebook tests have trained and cached them; run alone, the test first loads (on a cold cache trains) every zoo
-variant the two notebooks use, in this process, on the CPU with one thread, as the notebooks' kernels would, so
-that the browser's timeouts only have to cover running the notebooks.
+variant the two notebooks use, on the profile and on the study profile for every seed, in this process, on the CPU
+with one thread, as the notebooks' kernels would, so that the browser's timeouts only have to cover running the
+notebooks.
 """
 
 from __future__ import annotations
@@ -86,10 +87,16 @@ def chromium():
     pytest.skip("no Chromium found: apt-get install chromium (or set JCLIP_CHROMIUM to a Chromium or Chrome binary)")
 
 
-def _notebook_variants(*names: str) -> list[str]:
-    """The zoo variants the notebooks load (``zoo.load()`` is the canonical one)."""
+def _notebook_variants(*names: str) -> tuple[list[str], list[str]]:
+    """The zoo variants the notebooks load: ``(on the profile, on the study profile)``.
+
+    ``zoo.load()`` is the canonical one; ``zoo.load(variant="x")`` a variant on the profile;
+    ``zoo.load(study, "x", ...)`` a variant on ``studies.study_profile(profile)``, loaded for every seed.
+    """
     sources = "".join(cell.source for name in names for cell in nbformat.read(NOTEBOOKS / name, as_version=4).cells)
-    return sorted({"canonical", *re.findall(r"""variant=["']([\w-]+)["']""", sources)})
+    on_profile = sorted({"canonical", *re.findall(r"""variant=["']([\w-]+)["']""", sources)})
+    on_study = sorted(set(re.findall(r"""zoo\.load\(study, ["']([\w-]+)["']""", sources)))
+    return on_profile, on_study
 
 
 @contextlib.contextmanager
@@ -115,14 +122,20 @@ def expected(chromium):
     Loading the zoo models here warms the cache for the notebooks (or trains them, a few minutes on a cold cache).
     """
     with _kernel_like_environment():
-        from jclip_lab import zoo
+        from jclip_lab import studies, zoo
         from jclip_lab.evaluate import Embedder
         from jclip_lab.matryoshka import dimension_sweep
+        from jclip_lab.profiles import get_profile
         from jclip_lab.world import load_world
 
         world = load_world(progress=False)
-        for variant in _notebook_variants("08_matryoshka.ipynb", "09_embedding_space.ipynb"):
+        on_profile, on_study = _notebook_variants("08_matryoshka.ipynb", "09_embedding_space.ipynb")
+        for variant in on_profile:
             zoo.load(variant=variant, progress=False)
+        study = studies.study_profile(get_profile())
+        for variant in on_study:
+            for seed in studies.SEEDS:
+                zoo.load(study, variant, seed=seed, progress=False)
         final = zoo.load(progress=False)
         dims = final.config.matryoshka_dims
         scene = world.images[world.select("scenes", "test")[0]]["short"]
@@ -315,12 +328,16 @@ def _widget(page, kind: str, label: str):
     return page.locator(f".widget-{kind}").filter(has=description)
 
 
-def _wait_for_view(page, output, line: str) -> str:
-    """Wait until the panel's output prints ``line`` and shows a loaded figure; return its printed text."""
+def _wait_for_view(page, output, line: str, figures: int = 1) -> str:
+    """Wait until the panel's output prints ``line`` and shows ``figures`` loaded figures; return its printed text.
+
+    A view's figures arrive one by one (each is its own display message): wait for all of them before comparing.
+    """
     page.wait_for_function(
-        """([output, line]) => output.innerText.includes(line)
-            && [...output.querySelectorAll("img")].some(img => img.complete && img.naturalWidth > 0)""",
-        arg=[output.element_handle(), line],
+        """([output, line, figures]) => output.innerText.includes(line)
+            && [...output.querySelectorAll("img")].filter(img => img.complete && img.naturalWidth > 0).length
+               >= figures""",
+        arg=[output.element_handle(), line, figures],
         timeout=WIDGET_UPDATE_S * 1000,
     )
     return output.inner_text().strip()
@@ -382,12 +399,14 @@ def test_matryoshka_slider_shows_the_librarys_numbers_at_each_dim(browser, lab, 
     start = int(readout.inner_text())
     assert start == max(dims), f"the slider starts at {start}, not at the full width {max(dims)}"
     down = sorted(dims, reverse=True)[:4]  # the full width, then three smaller dims, one keyboard step each
-    shown = {start: _wait_for_view(page, output, f"dim {start}\n")}
+    count = 2  # every view draws two figures: the top-k results, and the R@5 curves with the dim marked
+    shown = {start: _wait_for_view(page, output, f"dim {start}\n", count)}
     figures = {start: _figures(output)}
+    assert len(figures[start]) == count, f"the panel shows {len(figures[start])} figures, not {count}"
     for dim in down[1:]:
         began = time.perf_counter()
         _press(handle, "ArrowLeft")  # noUiSlider's keyboard support: one step down
-        text = shown[dim] = _wait_for_view(page, output, f"dim {dim}\n")
+        text = shown[dim] = _wait_for_view(page, output, f"dim {dim}\n", count)
         print(f"slider at {dim}: panel updated in {time.perf_counter() - began:.1f} s")
         page.screenshot(path=screenshots / f"08_slider_dim_{dim}.png")
         assert int(readout.inner_text()) == dim
@@ -401,7 +420,7 @@ def test_matryoshka_slider_shows_the_librarys_numbers_at_each_dim(browser, lab, 
     assert len(set(shown.values())) == len(shown), "the panel printed the same text at two dims"
     for dim in down[-2::-1]:  # back up: each dim draws the figure it drew on the way down
         _press(handle, "ArrowRight")
-        _wait_for_view(page, output, f"dim {dim}\n")
+        _wait_for_view(page, output, f"dim {dim}\n", count)
         assert _figures(output) == figures[dim], f"dim {dim} drew a different figure the second time"
     _close(page)
     assert not console.unexpected(), "\n".join(console.unexpected())

@@ -9,7 +9,16 @@ import pytest
 from concept_model import ConceptModel
 
 from jclip_lab.evaluate import Embedder
-from jclip_lab.matryoshka import ImageSearch, Sweep, dimension_sweep, matryoshka_view, sweep_table, top_k
+from jclip_lab.matryoshka import (
+    ImageSearch,
+    Sweep,
+    dimension_sweep,
+    matryoshka_view,
+    seed_dimension_curves,
+    sweep_table,
+    top_k,
+)
+from jclip_lab.studies import Measure
 from jclip_lab.vector_search import index_megabytes, search_seconds
 
 matplotlib.use("Agg")
@@ -90,3 +99,15 @@ def test_image_search_finds_the_query_concept_at_any_trained_dim(world):
     assert search.view(query)["truncate_dim"] == 64  # the full width by default
     with pytest.raises(ValueError, match="not a trained"):
         search.view(query, truncate_dim=32)
+
+
+def test_seed_curves_give_each_seeds_model_its_own_curve(world):
+    """An oracle keeps R@1 1.0 at every prefix; a model that only knows seed 1 is the oracle scores its seed 1 so."""
+    oracle = ConceptModel(world)
+    measures = [Measure("t2i R@1", "t2i", "R@1"), Measure("i2t R@1", "i2t", "R@1")]
+    curves = seed_dimension_curves(lambda seed: oracle, world, measures, (16, 64), ["en", "de"], seeds=(0, 1, 2))
+    assert list(curves) == ["t2i R@1", "i2t R@1"]
+    assert curves["t2i R@1"] == [{16: 1.0, 64: 1.0}] * 3
+    loaded = []
+    seed_dimension_curves(lambda seed: loaded.append(seed) or oracle, world, measures[:1], (16,), ["en"], seeds=(2, 0))
+    assert loaded == [2, 0]  # one model per seed, in the seeds' order
