@@ -130,8 +130,10 @@ class StageTimes:
 
 
 # The canonical tiny recipe (`jclip-lab train --profile tiny`, the zoo's model) timed on the lab's development
-# machine, a 2-core AMD EPYC virtual machine, with 2 torch threads while nothing else ran.
-MEASURED_STAGE_TIMES = (StageTimes("tiny", "2-core AMD EPYC CPU, 2 threads", (55.0, 45.0, 80.0), "measured"),)
+# machine, a 2-core AMD EPYC virtual machine, with 2 torch threads while nothing else ran (2026-11-29, the recipe
+# with source-weighted sampling and the digits task; each stage timed through train(callback=), world and tokenizer
+# already cached).
+MEASURED_STAGE_TIMES = (StageTimes("tiny", "2-core AMD EPYC CPU, 2 threads", (69.9, 49.5, 84.9), "measured"),)
 # The model-FLOPs utilisation the GPU estimates assume. Models this small leave a large GPU mostly idle (kernel
 # launches, not matmuls, set the pace): large models reach 40%, these probably less. benchmarks/gpu_check.py
 # measures it; replace the estimates with its figures when a GPU has run it.
@@ -149,7 +151,7 @@ def stage_times(name: str) -> list[StageTimes]:
 
     Example:
         >>> [round(s) for s in stage_times("tiny")[0].seconds]
-        [55, 45, 80]
+        [70, 50, 85]
         >>> row = stage_times("base")[0]
         >>> row.hardware, [round(s / 3600, 1) for s in row.seconds], row.chunk_sizes
         ('1 x T4 16GB, fp16', [8.8, 8.5, 12.8], (256, 128, 128))
@@ -182,7 +184,7 @@ def format_stage_times(name: str) -> str:
         >>> print(format_stage_times("tiny"))
         tiny: 300/150/150 steps, 64 per task and step
         hardware                          stage 1  stage 2  stage 3    total  chunk       basis
-        2-core AMD EPYC CPU, 2 threads       55 s     45 s     80 s  3.0 min  -           measured
+        2-core AMD EPYC CPU, 2 threads       70 s     50 s     85 s  3.4 min  -           measured
     """
     from jclip_lab.train import three_stage_recipe  # imported here, as in stage_times
 
