@@ -131,6 +131,15 @@ def test_lora_trains_few_parameters_and_merges_back_into_plain_weights(model, wo
     )
 
 
+def test_the_same_seed_gives_the_same_lora_run_whatever_ran_before(model, clocks):
+    data, config = read_captioned_images(clocks), FinetuneConfig(**{**QUICK.__dict__, "lora_rank": 4})
+    first = finetune(model, data, config, pairs=None, progress=False).model
+    torch.randn(1000)  # other work between two runs moves the global random state
+    second = finetune(model, data, config, pairs=None, progress=False).model
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
 def test_checkpointing_and_caching_give_the_same_model(model, world, clocks):
     data = read_captioned_images(clocks)
     model.config.patch_dropout = 0.0

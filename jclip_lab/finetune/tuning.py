@@ -471,6 +471,7 @@ def finetune(
     device = torch.device(device) if device is not None else get_device()
     train_rows, held_out = data.split(config.held_out, config.seed)
     image_size = config.image_size or model.config.image_size
+    seed_everything(config.seed)  # the LoRA adapter's initialisation follows the seed too
     model = prepare(copy.deepcopy(model).to(device), config)
     before = _measure(model, held_out, world, image_size)
     datasets: dict[str, Dataset] = {"short": CaptionDataset(train_rows.rows, image_size, model.config.resize_mode)}
