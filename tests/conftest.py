@@ -18,6 +18,18 @@ def no_network():
     undo()
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for a test (modules opt in with ``pytestmark``): measurements need no speed, and two
+    threads on a busy 2-core machine crawl."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def world(tmp_path_factory):
     return load_world(SMALL, seed=0, cache_dir=tmp_path_factory.mktemp("cache"), progress=False)

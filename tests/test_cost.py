@@ -27,13 +27,7 @@ VOCAB = 1000
 JINA_OPTIONS = dict(text_post_norm=True, vision_pos_embed=True, vision_rope_reference_grid=16, add_projections=False)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the measurements need no speed, and two threads on a busy 2-core machine crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model_and_batch(

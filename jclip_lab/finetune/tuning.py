@@ -55,7 +55,7 @@ from jclip_lab.world import World
 from jclip_lab.world.datasets import Collator, TaskMixer, TextPairDataset
 
 if TYPE_CHECKING:
-    from jclip_lab.cost import GPU, StepCost
+    from jclip_lab.cost import GPU, StepCost, Task
     from jclip_lab.models import JClipConfig
 
 TOWERS = ("text", "vision")
@@ -275,19 +275,26 @@ def device_memory(device: torch.device) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def _step_tasks(model_config: JClipConfig, config: FinetuneConfig, pair_batch: int) -> list[Task]:
+    """The cost model's tasks of one fine-tuning step: the image-caption batch, and the text pairs if any."""
+    from jclip_lab.cost import Task
+
+    text_length = config.max_text_length or model_config.max_text_length
+    tasks = [Task("image_text", config.batch_size, text_length, config.image_size or model_config.image_size)]
+    if pair_batch >= 2:
+        tasks.append(Task("text_pair", pair_batch, text_length))
+    return tasks
+
+
 def estimate_memory(model: JClipModel, config: FinetuneConfig, pair_batch: int, device: torch.device):
     """The cost model's estimate of one fine-tuning step (:func:`jclip_lab.cost.step_cost`): peak bytes and FLOPs.
 
     Counts the trainable parameters only for gradients and AdamW state, the batch of image-caption pairs and of
     text pairs at the configured sizes, checkpointing and gradient caching.
     """
-    from jclip_lab.cost import Task, step_cost
+    from jclip_lab.cost import step_cost
 
-    text_length = config.max_text_length or model.config.max_text_length
-    image_size = config.image_size or model.config.image_size
-    tasks = [Task("image_text", config.batch_size, text_length, image_size)]
-    if pair_batch >= 2:
-        tasks.append(Task("text_pair", pair_batch, text_length))
+    tasks = _step_tasks(model.config, config, pair_batch)
     precision = "fp32" if choose_precision(device, config.precision).name == "fp32" else "bf16"
     return step_cost(model.config, tasks, precision=precision, checkpointing=config.gradient_checkpointing,
                      chunk_size=config.chunk_size, trainable=trainable_parameters(model),
@@ -344,14 +351,9 @@ def finetune_cost(model_config: JClipConfig, config: FinetuneConfig, gpu: GPU | 
         >>> round(finetune_cost(real, settings).peak_bytes / 2**30, 1)
         69.8
     """
-    from jclip_lab.cost import H100_SXM, Task, step_cost
+    from jclip_lab.cost import H100_SXM, step_cost
 
-    text_length = config.max_text_length or model_config.max_text_length
-    image_size = config.image_size or model_config.image_size
-    tasks = [Task("image_text", config.batch_size, text_length, image_size)]
-    pair_batch = round(config.batch_size * config.pair_ratio)
-    if pair_batch >= 2:
-        tasks.append(Task("text_pair", pair_batch, text_length))
+    tasks = _step_tasks(model_config, config, round(config.batch_size * config.pair_ratio))
     trainable = _trainable_of(model_config.to_json_string(), config.freeze, config.lora_rank)
     return step_cost(model_config, tasks, precision="fp32" if config.precision == "fp32" else "bf16",
                      checkpointing=config.gradient_checkpointing, chunk_size=config.chunk_size,
