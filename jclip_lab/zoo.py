@@ -4,25 +4,33 @@ Later notebooks start from a trained model instead of training their own: ``zoo.
 canonical three-stage model of the tiny profile, training it the first time (a few minutes on a CPU) and loading
 it from the cache afterwards. Variants leave one ingredient out, for the ablations of notebooks 05-08:
 
-==========================  =====================================================================================
-``canonical``               stage 1 (short captions + pairs), 2 (long captions + pairs), 3 (triplets + charts)
-``image-text-only``         stage 1 without text pairs
-``no-matryoshka``           stage 1 with the loss at full width only
-``short-captions-stage-2``  the canonical stage 1, then stage 2 on short captions (the control for long ones)
-``no-triplets``             the canonical stages 1-2, then stage 3 without the hard-negative triplets
-``anchor-positive``         the canonical stages 1-2, then stage 3 with the triplets' pairs, negatives left out
-==========================  =====================================================================================
+===========================  ====================================================================================
+``canonical``                stage 1 (short captions + pairs), 2 (long captions + pairs), 3 (triplets + charts)
+``stage-1``                  the canonical stage 1 alone
+``image-text-only``          stage 1 without text pairs
+``no-matryoshka``            stage 1 with the loss at full width only
+``stage-2-long``             the showcase's stage 1, then a study-length stage 2 (long captions)
+``stage-2-short``            the same with short captions instead of long ones (the fair control)
+``stage-3-triplets``         the showcase's stages 1-2, then a study-length stage 3 (triplets + charts)
+``stage-3-anchor-positive``  the same with the triplets' (anchor, positive) pairs, negatives left out
+``stage-3-no-triplets``      the same without the triplets
+===========================  ====================================================================================
 
-The comparisons of notebooks 05-09 run these on :func:`jclip_lab.studies.study_profile`'s short schedule with
-the seeds of :data:`jclip_lab.studies.SEEDS`: ``zoo.load(study_profile(profile), "image-text-only", seed=1)``.
+The comparisons of notebooks 05-09 run these with the seeds of :data:`jclip_lab.studies.SEEDS`. The stage-1
+variants train from scratch on :func:`jclip_lab.studies.study_profile`'s short schedule:
+``zoo.load(study_profile(profile), "image-text-only", seed=1)``. The ``stage-2-*`` and ``stage-3-*`` variants
+start from the *showcase* (the canonical model of ``profile``, seed 0) after the stage before, and train one
+stage of the study schedule with their own seed (its data order and patch dropout):
+``zoo.load(profile, "stage-2-short", seed=1)``. From scratch, the study schedule is too short to learn images;
+from a model that has learned them, it can test what one stage does to them.
 
 Models are cached after every stage, keyed by the recipe, the profile, the seed and the code version. Two
 processes asking at once take turns (a file lock): one trains, the other then loads.
 
 Example:
     >>> from jclip_lab import zoo
-    >>> list(zoo.VARIANTS)[:2]
-    ['canonical', 'image-text-only']
+    >>> list(zoo.VARIANTS)[:3]
+    ['canonical', 'stage-1', 'image-text-only']
 
     ``zoo.load("tiny")`` then gives the canonical model (``model.encode_text("红色圆").shape == (128,)``).
 """
@@ -50,6 +58,7 @@ from jclip_lab.cache import (
 )
 from jclip_lab.models import JClipModel
 from jclip_lab.profiles import Profile, get_profile, seed_everything
+from jclip_lab.studies import study_profile
 from jclip_lab.tokenizer import TOKENIZER_VERSION, load_world_tokenizer
 from jclip_lab.train import History, Stage, three_stage_recipe, train
 from jclip_lab.world import load_world
@@ -60,11 +69,19 @@ ZOO_VERSION = 4  # bump when a change to training code changes what a recipe pro
 
 @dataclass(frozen=True)
 class Variant:
-    """A recipe: the stages to run, optionally after the first ``after`` stages of another variant."""
+    """A recipe: the stages to run, optionally after the first stages of another variant.
+
+    Attributes:
+        description: one line for people.
+        stages: the stages to run, for a profile.
+        start_from: ``(variant, stage)``: start from that variant's model after that stage (None: from scratch).
+        start_seed: the seed of the model it starts from (None: the run's own seed).
+    """
 
     description: str
     stages: Callable[[Profile], list[Stage]]
     start_from: tuple[str, int] | None = None
+    start_seed: int | None = None
 
 
 def _without(stage: Stage, task: str) -> Stage:
@@ -75,30 +92,45 @@ def _replace_task(stage: Stage, task: str, by: str) -> Stage:
     return replace(stage, tasks={(by if t == task else t): w for t, w in stage.tasks.items()})
 
 
+def _study_stage(
+    number: int, change: Callable[[Stage], Stage] = lambda stage: stage
+) -> Callable[[Profile], list[Stage]]:
+    """Stage ``number`` of the study schedule of a profile, changed by ``change``."""
+    return lambda profile: [change(three_stage_recipe(study_profile(profile))[number - 1])]
+
+
 VARIANTS: dict[str, Variant] = {
     "canonical": Variant(
         "three stages: short captions + pairs, long captions + pairs, triplets + charts", three_stage_recipe
     ),
+    "stage-1": Variant("the canonical stage 1 alone", lambda p: three_stage_recipe(p)[:1]),
     "image-text-only": Variant("stage 1 without text pairs", lambda p: [_without(three_stage_recipe(p)[0], "pairs")]),
-    "short-captions-stage-2": Variant(
-        "stage 1, then stage 2 with the short captions instead of the long ones (the same steps and resolution)",
-        lambda p: [_replace_task(three_stage_recipe(p)[1], "long", "short")],
-        ("canonical", 1),
-    ),
-    "no-triplets": Variant(
-        "stages 1-2, then stage 3 without triplets",
-        lambda p: [_without(three_stage_recipe(p)[2], "triplets")],
-        ("canonical", 2),
-    ),
-    "anchor-positive": Variant(
-        "stages 1-2, then stage 3 with the triplets' anchor-positive pairs, without their hard negatives",
-        lambda p: [_replace_task(three_stage_recipe(p)[2], "triplets", "anchor-positive")],
-        ("canonical", 2),
-    ),
     "no-matryoshka": Variant(
         "stage 1 with the loss at full width only", lambda p: [replace(three_stage_recipe(p)[0], matryoshka_dims=())]
     ),
-}
+    "stage-2-long": Variant(
+        "the showcase's stage 1, then stage 2 (long captions) on the study schedule",
+        _study_stage(2), ("canonical", 1), start_seed=0,
+    ),
+    "stage-2-short": Variant(
+        "the showcase's stage 1, then stage 2 on the study schedule with short captions instead of long ones",
+        _study_stage(2, lambda stage: _replace_task(stage, "long", "short")), ("canonical", 1), start_seed=0,
+    ),
+    "stage-3-triplets": Variant(
+        "the showcase's stages 1-2, then stage 3 (triplets + charts) on the study schedule",
+        _study_stage(3), ("canonical", 2), start_seed=0,
+    ),
+    "stage-3-anchor-positive": Variant(
+        "the showcase's stages 1-2, then stage 3 on the study schedule with the triplets' (anchor, positive) pairs, "
+        "without their hard negatives",
+        _study_stage(3, lambda stage: _replace_task(stage, "triplets", "anchor-positive")), ("canonical", 2),
+        start_seed=0,
+    ),
+    "stage-3-no-triplets": Variant(
+        "the showcase's stages 1-2, then stage 3 on the study schedule without the triplets",
+        _study_stage(3, lambda stage: _without(stage, "triplets")), ("canonical", 2), start_seed=0,
+    ),
+}  # fmt: skip
 
 
 def _check_variant(variant: str) -> Variant:
@@ -114,12 +146,18 @@ def variant_directory(profile: Profile, variant: str, seed: int = 0) -> Path:
         "version": [__version__, ZOO_VERSION, WORLD_VERSION, TOKENIZER_VERSION],
         "profile": dataclasses.asdict(profile),
         "stages": [dataclasses.asdict(stage) for stage in recipe.stages(profile)],
-        "start_from": str(variant_directory(profile, recipe.start_from[0], seed)) if recipe.start_from else None,
+        "start_from": str(variant_directory(profile, recipe.start_from[0], _start_seed(recipe, seed)))
+        if recipe.start_from
+        else None,
         "after": recipe.start_from[1] if recipe.start_from else None,
         "seed": seed,
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return cache_root() / "zoo" / f"{profile.name}-{variant}-{digest}"
+
+
+def _start_seed(recipe: Variant, seed: int) -> int:
+    return seed if recipe.start_seed is None else recipe.start_seed
 
 
 def _stage_directory(directory: Path, stage: int | None, variant: str, profile: Profile) -> Path:
@@ -196,7 +234,7 @@ def _train_variant(out: Path, profile: Profile, variant: str, seed: int, progres
     recipe = VARIANTS[variant]
     world = load_world(profile, progress=progress)
     if recipe.start_from:
-        model = load(profile, recipe.start_from[0], recipe.start_from[1], seed, progress)
+        model = load(profile, recipe.start_from[0], recipe.start_from[1], _start_seed(recipe, seed), progress)
         first = recipe.start_from[1] + 1
     else:
         seed_everything(seed)

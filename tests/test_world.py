@@ -11,10 +11,13 @@ from small_world import SMALL
 
 from jclip_lab.models.config import OPENAI_CLIP_MEAN as CLIP_MEAN
 from jclip_lab.models.config import OPENAI_CLIP_STD as CLIP_STD
+from jclip_lab.profiles import get_profile
+from jclip_lab.studies import study_profile
 from jclip_lab.world import CAPTION_LANGUAGES, TEXT_LANGUAGES, TRANSFER_LANGUAGES, load_world, scenes
 from jclip_lab.world.build import build_records
 from jclip_lab.world.datasets import Collator, ImageTextDataset, TaskMixer, TextPairDataset, TripletDataset
 from jclip_lab.world.languages import SCRIPTS
+from jclip_lab.world.world import world_directory
 
 
 def test_every_source_split_and_language_is_present(world):
@@ -78,6 +81,13 @@ def test_cached_world_loads_identically(world):
     assert again.images == world.images and again.text_pairs == world.text_pairs
     assert np.array_equal(again.pixels(32), world.pixels(32))
     assert not [p for p in world.directory.parent.iterdir() if p.name.startswith(".")]  # no temporary folders left
+
+
+def test_profiles_that_generate_the_same_world_share_its_cache(tmp_path):
+    tiny = get_profile("tiny")
+    assert world_directory(study_profile(tiny), 0, tmp_path) == world_directory(tiny, 0, tmp_path)
+    assert world_directory(dataclasses.replace(tiny, flags=99), 0, tmp_path) != world_directory(tiny, 0, tmp_path)
+    assert world_directory(tiny, 1, tmp_path) != world_directory(tiny, 0, tmp_path)
 
 
 def test_unknown_language_source_and_split_name_the_valid_ones(world):

@@ -41,12 +41,16 @@ def test_trains_once_then_loads_from_the_cache(quick_profile):
     assert zoo.load_history(profile, seed=1).steps[-1]["step"] == 4 + 2 + 2 - 1
 
 
-def test_a_variant_starts_from_the_stages_it_shares(quick_profile):
+def test_a_variant_starts_from_the_stages_it_shares(quick_profile, monkeypatch):
     profile, calls = quick_profile
-    zoo.load(profile, "no-triplets", seed=2, progress=False)
-    assert calls == ["1-short-captions", "2-long-captions", "3-triplets-charts", "3-triplets-charts"]
+    monkeypatch.setattr(zoo, "study_profile", lambda p: p)  # the study schedule at the quick profile's size
+    zoo.load(profile, "stage-3-no-triplets", seed=2, progress=False)
+    zoo.load(profile, "stage-3-anchor-positive", seed=2, progress=False)
+    # both start from the showcase (canonical, seed 0) after stage 2, trained once; seed 2's canonical never is
+    assert calls == ["1-short-captions", "2-long-captions", *["3-triplets-charts"] * 3]
+    assert not zoo.variant_directory(profile, "canonical", seed=2).exists()
     with pytest.raises(ValueError, match="has stages 3..3; got stage=1"):
-        zoo.load(profile, "no-triplets", stage=1, seed=2)
+        zoo.load(profile, "stage-3-no-triplets", stage=1, seed=2)
 
 
 def test_two_callers_at_once_train_once(quick_profile):
@@ -65,7 +69,7 @@ def test_two_callers_at_once_train_once(quick_profile):
 
 
 def test_unknown_variant_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="Unknown variant 'best'; valid variants: canonical, image-text-only"):
+    with pytest.raises(ValueError, match="Unknown variant 'best'; valid variants: canonical, stage-1, image-text-only"):
         zoo.load("tiny", "best")
 
 

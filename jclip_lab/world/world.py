@@ -165,13 +165,15 @@ def render_all(images: list[dict], sizes: tuple[int, ...], progress: bool = Fals
 
 
 def world_directory(profile: Profile, seed: int, cache_dir: Path | None = None) -> Path:
-    """The cache folder of one world: ``<cache>/world-v<version>-<profile>-<hash of its sizes>-seed<seed>``.
+    """The cache folder of one world: ``<cache>/world-v<version>-<hash of its sizes>-seed<seed>``.
 
-    Bump ``WORLD_VERSION`` whenever a change to the world's code changes what it generates.
+    Profiles that generate the same world share it (and its tokenizer): the study schedule of ``tiny``
+    (:func:`jclip_lab.studies.study_profile`) reads the ``tiny`` world. Bump ``WORLD_VERSION`` whenever a change
+    to the world's code changes what it generates.
     """
     world_sizes = {name: getattr(profile, name) for name in WORLD_FIELDS}
     sizes = hashlib.sha256(json.dumps(world_sizes, sort_keys=True).encode()).hexdigest()[:8]
-    return (cache_dir or cache_root()) / f"world-v{WORLD_VERSION}-{profile.name}-{sizes}-seed{seed}"
+    return (cache_dir or cache_root()) / f"world-v{WORLD_VERSION}-{sizes}-seed{seed}"
 
 
 def generate_world(profile: Profile, seed: int = 0, progress: bool = False) -> World:
