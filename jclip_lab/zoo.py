@@ -83,6 +83,10 @@ class Variant:
     start_from: tuple[str, int] | None = None
     start_seed: int | None = None
 
+    def seed_of_start(self, seed: int) -> int:
+        """The seed of the model a run with ``seed`` starts from."""
+        return seed if self.start_seed is None else self.start_seed
+
 
 def _without(stage: Stage, task: str) -> Stage:
     return replace(stage, tasks={t: w for t, w in stage.tasks.items() if t != task})
@@ -142,22 +146,19 @@ def _check_variant(variant: str) -> Variant:
 def variant_directory(profile: Profile, variant: str, seed: int = 0) -> Path:
     """Where a variant's models are cached: ``<cache>/zoo/<profile>-<variant>-<hash of recipe and code>``."""
     recipe = _check_variant(variant)
+    start = None
+    if recipe.start_from:
+        start = str(variant_directory(profile, recipe.start_from[0], recipe.seed_of_start(seed)))
     key = {
         "version": [__version__, ZOO_VERSION, WORLD_VERSION, TOKENIZER_VERSION],
         "profile": dataclasses.asdict(profile),
         "stages": [dataclasses.asdict(stage) for stage in recipe.stages(profile)],
-        "start_from": str(variant_directory(profile, recipe.start_from[0], _start_seed(recipe, seed)))
-        if recipe.start_from
-        else None,
+        "start_from": start,
         "after": recipe.start_from[1] if recipe.start_from else None,
         "seed": seed,
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return cache_root() / "zoo" / f"{profile.name}-{variant}-{digest}"
-
-
-def _start_seed(recipe: Variant, seed: int) -> int:
-    return seed if recipe.start_seed is None else recipe.start_seed
 
 
 def _stage_directory(directory: Path, stage: int | None, variant: str, profile: Profile) -> Path:
@@ -234,7 +235,7 @@ def _train_variant(out: Path, profile: Profile, variant: str, seed: int, progres
     recipe = VARIANTS[variant]
     world = load_world(profile, progress=progress)
     if recipe.start_from:
-        model = load(profile, recipe.start_from[0], recipe.start_from[1], _start_seed(recipe, seed), progress)
+        model = load(profile, recipe.start_from[0], recipe.start_from[1], recipe.seed_of_start(seed), progress)
         first = recipe.start_from[1] + 1
     else:
         seed_everything(seed)
