@@ -70,5 +70,10 @@ if __name__ == "__main__":
     os.environ.setdefault("JCLIP_PROFILE", "tiny")
     os.environ.setdefault("JCLIP_DEVICE", "cpu")
     os.environ.setdefault("JCLIP_OFFLINE", "1")  # notebook 10 stores no online measurement
+    # One CPU thread per process, as the test session runs the notebooks (see conftest.py): a model trained on
+    # one thread differs in its last bits from one trained on two.
+    for variable in ("JCLIP_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     for name in sys.argv[1:]:
         print(f"{name}: {build(Path(name)):.1f} s", flush=True)
