@@ -1,11 +1,20 @@
 """How the whole test session (`pytest --nbval -n 2`: unit tests and notebooks) shares two CPU cores.
 
 Two pytest-xdist workers run test files side by side (``--dist loadfile``: a notebook's cells stay in one kernel, in
-order), each process on **one** CPU thread. The tiny model's small matrices keep a second thread of one process
-mostly waiting (measured on the lab's 2-core machine: a study step of stage 2 took 166 ms on two threads and 179 ms
-on one), while two one-thread processes run side by side at nearly full speed each; two processes of two threads
-each on two cores crawl (more than 10x slower). The notebooks' stored outputs are made the same way
-(``notebooks/build.py`` runs kernels with ``JCLIP_THREADS=1``).
+order), each process on **one** CPU thread. The tiny model's small matrices leave a second thread of one process
+mostly waiting, while two one-thread processes share two cores well. Measured on the lab's idle 2-core machine,
+per training step of the study schedule (batch 24):
+
+=================  ==========  ==========  =============================
+stage              2 threads   1 thread    1 thread, 2 processes at once
+=================  ==========  ==========  =============================
+1 (32 px)          117 ms      159 ms      150 ms each
+2 (48 px, long)    166 ms      179 ms      197-213 ms each
+=================  ==========  ==========  =============================
+
+Two processes of two threads each on two cores crawl (more than 10x slower). The notebooks' stored outputs are made
+the same way (``notebooks/build.py`` runs kernels on one thread): a model trained on one thread differs in its last
+bits from one trained on two.
 
 Files are handed out in :data:`ORDER` (``--no-loadscope-reorder``), a worker taking the next file when it is almost
 done with its last. The showcase model (the canonical recipe, about four minutes of training on one thread) is the
