@@ -5,7 +5,7 @@
 - :func:`saved_activation_bytes`: the distinct storages autograd keeps for backward (``saved_tensors_hooks``):
   exactly what the cost model calls activations.
 - :func:`profile_step`: ``torch.profiler`` around a step: where its time goes, operator by operator;
-  :func:`top_operators` reads off the operators that took the most time.
+  :func:`top_operators` reads off the operators that took the most time (the median over several runs).
 - :func:`peak_memory_bytes`: the peak of the memory allocated while a step runs, above what was allocated
   before it: ``torch.cuda.max_memory_allocated`` on a GPU, the profiler's allocation events on a CPU.
 - :func:`checkpoint_blocks`: run both towers' blocks under ``torch.utils.checkpoint``, to measure what
@@ -28,7 +28,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
@@ -152,28 +152,39 @@ class OperatorTime:
     calls: int
 
 
-def top_operators(profiler: profile, k: int = 8) -> list[OperatorTime]:
-    """The ``k`` operators of a :func:`profile_step` run with the most self time, largest first.
+def top_operators(profiled: profile | Sequence[profile], k: int = 8) -> list[OperatorTime]:
+    """The ``k`` operators of :func:`profile_step` runs with the most self time, largest first.
 
     Self time is CPU time on a CPU and GPU time when the profiler recorded CUDA activity (a GPU's work is timed
     on the GPU; its CPU time is mostly kernel launches). The shares are of the total over *all* operators, so
-    the ``k`` shown sum to at most 1.
+    the ``k`` shown sum to at most 1. Given several runs of the same step (one profiler each), an operator's time
+    is its median over the runs: a run that the operating system paused (another process wanted the core)
+    inflates whichever operator was running then, and one such run moves a median of three or more little.
 
     Example:
         >>> a, b = torch.randn(256, 256), torch.randn(256, 256)
-        >>> rows = top_operators(profile_step(lambda: (a @ b).relu()), k=2)
+        >>> rows = top_operators([profile_step(lambda: (a @ b).relu()) for _ in range(3)], k=2)
         >>> rows[0].name, rows[0].calls, 0 < rows[0].share <= 1
         ('aten::mm', 1, True)
     """
+    runs = [profiled] if isinstance(profiled, profile) else list(profiled)
+    per_run = [_self_times(run) for run in runs]
+    names = set().union(*per_run)
+    seconds = {name: statistics.median(times.get(name, (0.0, 0))[0] for times in per_run) for name in names}
+    calls = {name: max(times.get(name, (0.0, 0))[1] for times in per_run) for name in names}
+    total = sum(seconds.values()) or 1.0
+    ranked = sorted(names, key=lambda name: seconds[name], reverse=True)[:k]
+    return [OperatorTime(name, seconds[name], seconds[name] / total, calls[name]) for name in ranked]
+
+
+def _self_times(profiler: profile) -> dict[str, tuple[float, int]]:
+    """``{operator: (self seconds, calls)}`` of one profiled run: GPU time where it recorded any, else CPU time."""
     events = profiler.key_averages()
     on_gpu = any(event.self_device_time_total > 0 for event in events)
-
-    def self_us(event) -> float:  # microseconds
-        return event.self_device_time_total if on_gpu else event.self_cpu_time_total
-
-    total = sum(self_us(event) for event in events) or 1.0
-    ranked = sorted(events, key=self_us, reverse=True)[:k]
-    return [OperatorTime(e.key, self_us(e) / 1e6, self_us(e) / total, e.count) for e in ranked]
+    return {
+        event.key: ((event.self_device_time_total if on_gpu else event.self_cpu_time_total) / 1e6, event.count)
+        for event in events
+    }
 
 
 def peak_memory_bytes(step: Callable[[], object], device: torch.device | str = "cpu") -> int:

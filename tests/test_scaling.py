@@ -117,3 +117,19 @@ def test_top_operators_rank_a_profiled_step_by_self_time() -> None:
     assert rows[0].name == "aten::mm" and rows[0].calls == 3  # the matmul dominates an add of the same size
     assert {row.name for row in rows} >= {"aten::mm", "aten::add"}
     assert sum(row.share for row in rows) == pytest.approx(1.0)  # k above the number of operators: all of them
+
+
+def test_top_operators_of_several_runs_take_each_operators_median_so_one_disturbed_run_does_not_reorder_them():
+    a, b, big = torch.randn(256, 256), torch.randn(256, 256), torch.randn(2048, 2048)
+
+    def step(disturbed: bool) -> None:  # a disturbed run: its add takes far longer, as if the core were taken away
+        (a @ b).add(1.0)
+        if disturbed:
+            big.add(1.0)
+
+    runs = [measure.profile_step(lambda disturbed=disturbed: step(disturbed)) for disturbed in (False, True, False)]
+    assert measure.top_operators(runs[1], k=1)[0].name == "aten::add"  # alone, the disturbed run ranks add first
+    rows = measure.top_operators(runs, k=20)
+    assert rows[0].name == "aten::mm" and rows[0].calls == 1  # the median of the three runs: mm, as in two of them
+    assert {row.name: row.calls for row in rows}["aten::add"] == 2  # the most calls of any run
+    assert sum(row.share for row in rows) == pytest.approx(1.0)
